@@ -1,0 +1,2 @@
+# Read by the flask command (through python-dotenv). Nothing secret belongs here.
+FLASK_APP=api

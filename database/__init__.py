@@ -1,0 +1,1 @@
+"""Data layer: SQL through SQLAlchemy (``database.sql``) and MongoDB through pymongo (``database.mongodb``)."""
