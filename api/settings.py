@@ -1,0 +1,224 @@
+"""The one place settings are read: environment (and ``.env``) -> validated Flask config."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values, find_dotenv
+
+DEVELOPMENT = "development"
+PRODUCTION = "production"
+ENVIRONMENTS = (DEVELOPMENT, PRODUCTION)
+SESSION_TYPES = ("filesystem", "redis")
+SECRET_KEY_MIN_BYTES = 32
+SECRET_KEY_FILE = "secret_key"
+# Values people paste from examples; production refuses a SECRET_KEY containing any of them.
+PLACEHOLDER_MARKERS = ("change-me", "changeme", "replace-me", "placeholder", "example", "xxxx")
+
+
+class ConfigError(Exception):
+    """Start-up refused: ``problems`` lists every bad or missing setting with how to fix it."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"The application cannot start; fix these settings:\n{lines}")
+
+
+Parser = Callable[[object], object]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its default, how to parse it, and what it is for."""
+
+    name: str
+    default: str | None
+    parse: Parser
+    help: str
+    secret: bool = False
+
+
+def parse_str(value: object) -> str:
+    """Return the value as a stripped string."""
+    return str(value).strip()
+
+
+def parse_bool(value: object) -> bool:
+    """Accept 1/0, true/false, yes/no, on/off (any case)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+
+
+def parse_positive_int(value: object) -> int:
+    """Accept a whole number greater than zero."""
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number greater than zero")
+    try:
+        number = value if isinstance(value, int) else int(str(value).strip())
+    except ValueError:
+        raise ValueError("expected a whole number greater than zero") from None
+    if number <= 0:
+        raise ValueError("expected a whole number greater than zero")
+    return number
+
+
+def parse_list(value: object) -> tuple[str, ...]:
+    """Split a comma-separated list, dropping blanks."""
+    if isinstance(value, list | tuple):
+        return tuple(str(item).strip() for item in value if str(item).strip())
+    return tuple(item.strip() for item in str(value).split(",") if item.strip())
+
+
+def parse_choice(*choices: str) -> Parser:
+    """Build a parser that accepts one of ``choices`` (case-insensitive)."""
+
+    def parse(value: object) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"expected one of: {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+# Every setting the application reads. README's settings table and .env.example follow this list.
+SETTINGS: tuple[Setting, ...] = (
+    # --- core ---
+    Setting("APP_ENV", DEVELOPMENT, parse_choice(*ENVIRONMENTS),
+            "development (default) or production."),
+    Setting("SECRET_KEY", None, parse_str,
+            "At least 32 random bytes. Development generates one in instance/secret_key.",
+            secret=True),
+    Setting("LOG_LEVEL", "INFO", parse_choice("debug", "info", "warning", "error"),
+            "Level of the application's log."),
+    Setting("MAX_CONTENT_LENGTH", str(1024 * 1024), parse_positive_int,
+            "Largest accepted request body in bytes; larger bodies get 413."),
+    Setting("CORS_ORIGINS", "", parse_list,
+            "Comma-separated origins allowed by CORS, e.g. https://app.example.com. None by default."),
+    Setting("CORS_ALLOW_CREDENTIALS", "0", parse_bool,
+            "Let browsers send cookies on cross-origin requests (needs explicit origins)."),
+    # --- sessions and tokens ---
+    Setting("SESSION_TYPE", "filesystem", parse_choice(*SESSION_TYPES),
+            "Server-side session store: filesystem (under instance/) or redis."),
+    Setting("REDIS_URL", "", parse_str,
+            "Redis URL, e.g. redis://127.0.0.1:6379/0. Needed by SESSION_TYPE=redis.",
+            secret=True),
+    Setting("SESSION_LIFETIME_SECONDS", "86400", parse_positive_int,
+            "How long an idle server-side session (and so its tokens) lives."),
+    Setting("TOKEN_TTL_SECONDS", "900", parse_positive_int,
+            "Lifetime of an issued token (its exp claim)."),
+    Setting("TOKEN_ISSUER", "flask-jwe-api", parse_str,
+            "The iss claim written into and required from tokens."),
+    Setting("TOKEN_LEEWAY_SECONDS", "10", parse_positive_int,
+            "Clock skew tolerated when checking exp and nbf."),
+    # --- sql ---
+    # --- mongodb ---
+    # --- operations ---
+)
+
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def read_environment(use_dotenv: bool = True) -> dict[str, str]:
+    """Return the process environment laid over ``.env`` (the environment wins)."""
+    values: dict[str, str] = {}
+    if use_dotenv:
+        path = find_dotenv(usecwd=True)
+        if path:
+            values.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    values.update(os.environ)
+    return values
+
+
+def load_settings(
+    environ: Mapping[str, object], instance_path: str | os.PathLike[str]
+) -> dict[str, object]:
+    """Parse and validate every setting; raise ``ConfigError`` listing all problems at once."""
+    values: dict[str, object] = {}
+    problems: list[str] = []
+    for setting in SETTINGS:
+        raw = environ.get(setting.name, setting.default)
+        if raw is None:
+            values[setting.name] = None
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            shown = "the given value" if setting.secret else repr(raw)
+            problems.append(f"{setting.name}: {shown} is not valid ({exc}).")
+    if not problems:
+        problems.extend(_check_combinations(values))
+    if problems:
+        raise ConfigError(problems)
+    if not values["SECRET_KEY"]:
+        values["SECRET_KEY"] = load_or_create_secret_key(Path(instance_path))
+    return values
+
+
+def _check_combinations(values: dict[str, object]) -> list[str]:
+    """Rules that involve several settings, or that production adds."""
+    problems: list[str] = []
+    production = values["APP_ENV"] == PRODUCTION
+    if values["SESSION_TYPE"] == "redis" and not values["REDIS_URL"]:
+        problems.append(
+            "REDIS_URL: SESSION_TYPE=redis needs it; set e.g. REDIS_URL=redis://127.0.0.1:6379/0."
+        )
+    origins = values["CORS_ORIGINS"]
+    assert isinstance(origins, tuple)
+    if "*" in origins and values["CORS_ALLOW_CREDENTIALS"]:
+        problems.append(
+            "CORS_ORIGINS: '*' cannot be combined with CORS_ALLOW_CREDENTIALS=1; "
+            "list the allowed origins explicitly."
+        )
+    if production:
+        problems.extend(_check_production_secret(values["SECRET_KEY"]))
+    return problems
+
+
+def _check_production_secret(secret_key: object) -> list[str]:
+    """Production needs a real SECRET_KEY: set, long enough, not copied from an example."""
+    hint = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+    if not secret_key:
+        return [f"SECRET_KEY: production needs it set; {hint}."]
+    text = str(secret_key)
+    if len(text.encode()) < SECRET_KEY_MIN_BYTES:
+        return [f"SECRET_KEY: it must be at least {SECRET_KEY_MIN_BYTES} bytes long; {hint}."]
+    if any(marker in text.lower() for marker in PLACEHOLDER_MARKERS):
+        return [f"SECRET_KEY: it looks like a placeholder from an example; {hint}."]
+    return []
+
+
+def load_or_create_secret_key(instance_path: Path) -> str:
+    """Development secret: created once in ``instance/`` (mode 0600), shared by all workers."""
+    instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = instance_path / SECRET_KEY_FILE
+    try:
+        # O_EXCL: when several workers start at once, exactly one writes the key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret_key(path)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return _read_secret_key(path)
+
+
+def _read_secret_key(path: Path) -> str:
+    """Read the key file, waiting briefly if another worker is still writing it."""
+    for _ in range(50):
+        key = path.read_text().strip()
+        if len(key) >= SECRET_KEY_MIN_BYTES:
+            return key
+        time.sleep(0.01)
+    raise ConfigError([f"SECRET_KEY: {path} is empty or too short; delete it to regenerate."])
