@@ -16,7 +16,7 @@ PRODUCTION = "production"
 ENVIRONMENTS = (DEVELOPMENT, PRODUCTION)
 SESSION_TYPES = ("filesystem", "redis")
 SECRET_KEY_MIN_BYTES = 32
-SECRET_KEY_FILE = "secret_key"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 # Values people paste from examples; production refuses a SECRET_KEY containing any of them.
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "replace-me", "placeholder", "example", "xxxx")
 
@@ -96,33 +96,90 @@ def parse_choice(*choices: str) -> Parser:
 # Every setting the application reads. README's settings table and .env.example follow this list.
 SETTINGS: tuple[Setting, ...] = (
     # --- core ---
-    Setting("APP_ENV", DEVELOPMENT, parse_choice(*ENVIRONMENTS),
-            "development (default) or production."),
-    Setting("SECRET_KEY", None, parse_str,
-            "At least 32 random bytes. Development generates one in instance/secret_key.",
-            secret=True),
-    Setting("LOG_LEVEL", "INFO", parse_choice("debug", "info", "warning", "error"),
-            "Level of the application's log."),
-    Setting("MAX_CONTENT_LENGTH", str(1024 * 1024), parse_positive_int,
-            "Largest accepted request body in bytes; larger bodies get 413."),
-    Setting("CORS_ORIGINS", "", parse_list,
-            "Comma-separated origins allowed by CORS, e.g. https://app.example.com. None by default."),
-    Setting("CORS_ALLOW_CREDENTIALS", "0", parse_bool,
-            "Let browsers send cookies on cross-origin requests (needs explicit origins)."),
+    Setting(
+        "APP_ENV", DEVELOPMENT, parse_choice(*ENVIRONMENTS), "development (default) or production."
+    ),
+    Setting(
+        "SECRET_KEY",
+        None,
+        parse_str,
+        "At least 32 random bytes. Development generates one in instance/secret_key.",
+        secret=True,
+    ),
+    Setting(
+        "FLASK_DEBUG",
+        "0",
+        parse_bool,
+        "Flask's debug mode (read by Flask itself); refused in production.",
+    ),
+    Setting(
+        "INSTANCE_PATH",
+        "",
+        parse_str,
+        "Folder for local state (secret key, session files, SQLite); default ./instance.",
+    ),
+    Setting(
+        "LOG_LEVEL",
+        "INFO",
+        parse_choice("debug", "info", "warning", "error"),
+        "Level of the application's log.",
+    ),
+    Setting(
+        "MAX_CONTENT_LENGTH",
+        str(1024 * 1024),
+        parse_positive_int,
+        "Largest accepted request body in bytes; larger bodies get 413.",
+    ),
+    Setting(
+        "CORS_ORIGINS",
+        "",
+        parse_list,
+        "Comma-separated origins allowed by CORS, e.g. https://app.example.com. None by default.",
+    ),
+    Setting(
+        "CORS_ALLOW_CREDENTIALS",
+        "0",
+        parse_bool,
+        "Let browsers send cookies on cross-origin requests (needs explicit origins).",
+    ),
     # --- sessions and tokens ---
-    Setting("SESSION_TYPE", "filesystem", parse_choice(*SESSION_TYPES),
-            "Server-side session store: filesystem (under instance/) or redis."),
-    Setting("REDIS_URL", "", parse_str,
-            "Redis URL, e.g. redis://127.0.0.1:6379/0. Needed by SESSION_TYPE=redis.",
-            secret=True),
-    Setting("SESSION_LIFETIME_SECONDS", "86400", parse_positive_int,
-            "How long an idle server-side session (and so its tokens) lives."),
-    Setting("TOKEN_TTL_SECONDS", "900", parse_positive_int,
-            "Lifetime of an issued token (its exp claim)."),
-    Setting("TOKEN_ISSUER", "flask-jwe-api", parse_str,
-            "The iss claim written into and required from tokens."),
-    Setting("TOKEN_LEEWAY_SECONDS", "10", parse_positive_int,
-            "Clock skew tolerated when checking exp and nbf."),
+    Setting(
+        "SESSION_TYPE",
+        "filesystem",
+        parse_choice(*SESSION_TYPES),
+        "Server-side session store: filesystem (under instance/) or redis.",
+    ),
+    Setting(
+        "REDIS_URL",
+        "",
+        parse_str,
+        "Redis URL, e.g. redis://127.0.0.1:6379/0. Needed by SESSION_TYPE=redis.",
+        secret=True,
+    ),
+    Setting(
+        "SESSION_LIFETIME_SECONDS",
+        "86400",
+        parse_positive_int,
+        "How long an idle server-side session (and so its tokens) lives.",
+    ),
+    Setting(
+        "TOKEN_TTL_SECONDS",
+        "900",
+        parse_positive_int,
+        "Lifetime of an issued token (its exp claim).",
+    ),
+    Setting(
+        "TOKEN_ISSUER",
+        "flask-jwe-api",
+        parse_str,
+        "The iss claim written into and required from tokens.",
+    ),
+    Setting(
+        "TOKEN_LEEWAY_SECONDS",
+        "10",
+        parse_positive_int,
+        "Clock skew tolerated when checking exp and nbf.",
+    ),
     # --- sql ---
     # --- mongodb ---
     # --- operations ---
@@ -142,9 +199,7 @@ def read_environment(use_dotenv: bool = True) -> dict[str, str]:
     return values
 
 
-def load_settings(
-    environ: Mapping[str, object], instance_path: str | os.PathLike[str]
-) -> dict[str, object]:
+def load_settings(environ: Mapping[str, object]) -> dict[str, object]:
     """Parse and validate every setting; raise ``ConfigError`` listing all problems at once."""
     values: dict[str, object] = {}
     problems: list[str] = []
@@ -162,8 +217,6 @@ def load_settings(
         problems.extend(_check_combinations(values))
     if problems:
         raise ConfigError(problems)
-    if not values["SECRET_KEY"]:
-        values["SECRET_KEY"] = load_or_create_secret_key(Path(instance_path))
     return values
 
 
@@ -184,6 +237,8 @@ def _check_combinations(values: dict[str, object]) -> list[str]:
         )
     if production:
         problems.extend(_check_production_secret(values["SECRET_KEY"]))
+        if values["FLASK_DEBUG"]:
+            problems.append("FLASK_DEBUG: debug mode exposes a console; turn it off in production.")
     return problems
 
 

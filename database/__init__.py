@@ -1,1 +1,1 @@
-"""Data layer: SQL through SQLAlchemy (``database.sql``) and MongoDB through pymongo (``database.mongodb``)."""
+"""Data layer: SQL through SQLAlchemy (``database.sql``), MongoDB through pymongo."""

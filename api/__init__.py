@@ -1,0 +1,100 @@
+"""Application factory: ``flask run`` (FLASK_APP=api) and gunicorn call ``create_app()``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask
+from flask import Request as FlaskRequest
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+
+import auth.auth
+from api import requestid, sessions
+from api.errorhandler import set_handler
+from api.routes import register_blueprints
+from api.settings import (
+    SETTINGS_BY_NAME,
+    ConfigError,
+    load_or_create_secret_key,
+    load_settings,
+    read_environment,
+)
+
+__all__ = ["ConfigError", "create_app"]
+
+
+class ApiRequest(FlaskRequest):
+    """Request whose JSON failures are short sentences (no parser internals)."""
+
+    def on_json_loading_failed(self, e: ValueError | None) -> object:
+        """400 for a body that is not JSON, 415 when it is not sent as JSON."""
+        if e is None:
+            raise UnsupportedMediaType(
+                "Send the body as JSON with the header 'Content-Type: application/json'."
+            )
+        raise BadRequest("The request body is not valid JSON.")
+
+
+def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
+    """Build the app from the environment (and .env), or from ``test_config`` in tests.
+
+    Keys of ``test_config`` that are setting names replace the environment's values (and
+    .env is not read); other keys go straight into ``app.config``.
+    """
+    overrides = dict(test_config or {})
+    environ: dict[str, object] = dict(read_environment(use_dotenv=test_config is None))
+    environ.update({k: v for k, v in overrides.items() if k in SETTINGS_BY_NAME})
+    config = load_settings(environ)
+
+    instance_path = config.pop("INSTANCE_PATH") or None
+    app = Flask(
+        __name__,
+        instance_path=os.path.abspath(instance_path) if instance_path else None,
+        instance_relative_config=True,
+    )
+    app.request_class = ApiRequest
+    app.config.update(config)
+    app.config.update({k: v for k, v in overrides.items() if k not in SETTINGS_BY_NAME})
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = load_or_create_secret_key(Path(app.instance_path))
+    # Unhandled errors go through our handler (a logged, detail-free 500), also under TESTING.
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    _configure_logging(app)
+    set_handler(app)
+    requestid.init_app(app)
+    sessions.init_app(app)
+    auth.auth.init_app(app)
+    _configure_cors(app)
+    # Data layers and operations batteries are initialised here.
+    register_blueprints(app)
+    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    """Log to stderr at LOG_LEVEL unless the host (gunicorn, pytest) configured logging."""
+    level = str(app.config["LOG_LEVEL"]).upper()
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("api", "auth", "database"):
+        logging.getLogger(name).setLevel(level)
+
+
+def _configure_cors(app: Flask) -> None:
+    """CORS only for the listed origins; no CORS headers at all when none are set."""
+    origins = app.config["CORS_ORIGINS"]
+    if not origins:
+        return
+    from flask_cors import CORS
+
+    CORS(
+        app,
+        origins=list(origins),
+        supports_credentials=app.config["CORS_ALLOW_CREDENTIALS"],
+        allow_headers=["Authorization", "Content-Type", requestid.HEADER],
+        expose_headers=[requestid.HEADER],
+    )

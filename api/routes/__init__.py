@@ -1,0 +1,12 @@
+"""Blueprints: each module holds one group of routes; register them all here."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from api.routes.main import main_bp
+
+
+def register_blueprints(app: Flask) -> None:
+    """Attach every blueprint to the app."""
+    app.register_blueprint(main_bp)

@@ -1,0 +1,67 @@
+"""AuthError: raised for every authentication or authorisation failure."""
+
+from __future__ import annotations
+
+
+class AuthError(Exception):
+    """An authentication failure: ``error`` holds ``code`` and ``description``."""
+
+    def __init__(self, error: dict[str, str], status_code: int = 401) -> None:
+        super().__init__(error.get("description", "Authentication failed."))
+        self.error = error
+        self.status_code = status_code
+
+    @property
+    def code(self) -> str:
+        """Machine-readable reason, e.g. ``authorization_header_missing``."""
+        return self.error.get("code", "invalid_token")
+
+    @property
+    def description(self) -> str:
+        """Sentence for the client."""
+        return self.error.get("description", "Authentication failed.")
+
+
+# Codes a client can act on, documented in the README; raise as ``AuthError(HEADER_MISSING)``.
+# Every cryptographic failure shares INVALID_TOKEN with one message so that responses give no
+# oracle about which check failed.
+HEADER_MISSING = {
+    "code": "authorization_header_missing",
+    "description": "The Authorization header is missing; send 'Authorization: Bearer <token>'.",
+}
+
+WRONG_SCHEME = {
+    "code": "invalid_header",
+    "description": "The Authorization header must use the Bearer scheme: 'Bearer <token>'.",
+}
+
+TOKEN_MISSING = {
+    "code": "token_missing",
+    "description": "The Authorization header has no token after 'Bearer'.",
+}
+
+INVALID_TOKEN = {
+    "code": "invalid_token",
+    "description": "The token is invalid; get a new one from GET /api/public.",
+}
+
+TOKEN_EXPIRED = {
+    "code": "token_expired",
+    "description": "The token has expired; get a new one from GET /api/public.",
+}
+
+TOKEN_NOT_YET_VALID = {
+    "code": "token_not_yet_valid",
+    "description": "The token is not valid yet; check the client's clock.",
+}
+
+SESSION_INVALID = {
+    "code": "session_invalid",
+    "description": "The token is not bound to a live session; send the session cookie that "
+    "came with the token, or get a new token from GET /api/public.",
+}
+
+PERMISSION_DENIED = {
+    "code": "permission_denied",
+    "description": "The token does not grant the permission this URL needs.",
+}

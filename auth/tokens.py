@@ -1,0 +1,163 @@
+"""Token format: a signed JWS (HS256) inside a JWE (A256KW + A256CBC-HS512), no Flask here."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from jwcrypto import jwe, jwk, jws
+from jwcrypto.common import JWException
+
+from auth.errors import INVALID_TOKEN, TOKEN_EXPIRED, TOKEN_NOT_YET_VALID, AuthError
+
+KEY_ALG = "A256KW"
+CONTENT_ALG = "A256CBC-HS512"
+SIGN_ALG = "HS256"
+JWE_HEADER = {"alg": KEY_ALG, "enc": CONTENT_ALG, "typ": "JWT", "cty": "JWT"}
+JWS_HEADER = {"alg": SIGN_ALG, "typ": "JWT"}
+# Compact JWE: five base64url parts; the encrypted key is never empty with A256KW.
+COMPACT_JWE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){4}")
+MAX_TOKEN_LENGTH = 4096
+VERIFIED_CACHE_SIZE = 4096
+KDF_SALT = b"flask-jwe-api token keys v1"
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """The verified content of a token."""
+
+    uid: str
+    jti: str
+    iss: str
+    iat: int
+    nbf: int
+    exp: int
+    permissions: tuple[str, ...] = ()
+
+
+def derive_key(secret: str, purpose: str) -> bytes:
+    """32 bytes for one purpose, derived from SECRET_KEY with HKDF-SHA256."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=KDF_SALT, info=purpose.encode())
+    return hkdf.derive(secret.encode())
+
+
+def _octet_key(raw: bytes) -> jwk.JWK:
+    """A symmetric JWK from raw bytes."""
+    return jwk.JWK(kty="oct", k=base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
+
+
+class TokenCodec:
+    """Issues and verifies tokens with keys derived from one secret; keys never leave it."""
+
+    def __init__(
+        self,
+        secret: str,
+        issuer: str,
+        ttl_seconds: int,
+        leeway_seconds: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._encryption_key = _octet_key(derive_key(secret, "token-encryption"))
+        self._signing_key = _octet_key(derive_key(secret, "token-signing"))
+        self.issuer = issuer
+        self.ttl_seconds = ttl_seconds
+        self.leeway_seconds = leeway_seconds
+        self.clock = clock
+        # Decryption is the costly part; a token string always decrypts to the same claims,
+        # so each process verifies a token once. Time and session checks still run per use.
+        self._verify_cached = lru_cache(maxsize=VERIFIED_CACHE_SIZE)(self._verify_crypto)
+
+    def __repr__(self) -> str:
+        return f"TokenCodec(issuer={self.issuer!r}, ttl_seconds={self.ttl_seconds})"
+
+    def issue(self, uid: str, permissions: Iterable[str] = ()) -> str:
+        """Return a compact JWE for the session ``uid``."""
+        now = int(self.clock())
+        claims = {
+            "iss": self.issuer,
+            "uid": uid,
+            "jti": uuid.uuid4().hex,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.ttl_seconds,
+            "permissions": sorted(set(permissions)),
+        }
+        signed = jws.JWS(json.dumps(claims, separators=(",", ":")).encode())
+        signed.add_signature(self._signing_key, alg=SIGN_ALG, protected=JWS_HEADER)
+        encrypted = jwe.JWE(signed.serialize(compact=True).encode(), protected=JWE_HEADER)
+        encrypted.add_recipient(self._encryption_key)
+        return str(encrypted.serialize(compact=True))
+
+    def verify(self, token: str) -> TokenClaims:
+        """Return the claims of a genuine, current token or raise ``AuthError``."""
+        claims = self._verify_cached(token)
+        now = self.clock()
+        if now + self.leeway_seconds < claims.nbf:
+            raise AuthError(TOKEN_NOT_YET_VALID)
+        if now - self.leeway_seconds >= claims.exp:
+            raise AuthError(TOKEN_EXPIRED)
+        return claims
+
+    def _verify_crypto(self, token: str) -> TokenClaims:
+        """Decrypt and check the signature and claim types; one error for every failure."""
+        if len(token) > MAX_TOKEN_LENGTH or not COMPACT_JWE.fullmatch(token):
+            raise AuthError(INVALID_TOKEN)
+        try:
+            if _protected_header(token) != JWE_HEADER:
+                raise AuthError(INVALID_TOKEN)
+            encrypted = jwe.JWE(algs=[KEY_ALG, CONTENT_ALG])
+            encrypted.deserialize(token, key=self._encryption_key)
+            inner = encrypted.payload.decode("ascii")
+            if inner.count(".") != 2 or _protected_header(inner) != JWS_HEADER:
+                raise AuthError(INVALID_TOKEN)
+            signed = jws.JWS()
+            signed.allowed_algs = [SIGN_ALG]
+            signed.deserialize(inner, key=self._signing_key)
+            return _claims_from(json.loads(signed.payload), self.issuer)
+        except AuthError:
+            raise
+        except (JWException, ValueError, TypeError, KeyError, UnicodeError, binascii.Error):
+            raise AuthError(INVALID_TOKEN) from None
+
+
+def _protected_header(compact: str) -> dict[str, object]:
+    """Decode the first segment; an exact match with what we issue rules out zip/jku/x5u/jwk."""
+    segment = compact.split(".", 1)[0]
+    header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    if not isinstance(header, dict):
+        raise ValueError("header is not an object")
+    return header
+
+
+def _claims_from(payload: object, issuer: str) -> TokenClaims:
+    """Check the claim set we issue and build ``TokenClaims``."""
+    if not isinstance(payload, dict) or payload.get("iss") != issuer:
+        raise AuthError(INVALID_TOKEN)
+    numbers = [payload.get(name) for name in ("iat", "nbf", "exp")]
+    texts = [payload.get(name) for name in ("uid", "jti")]
+    permissions = payload.get("permissions", [])
+    if (
+        not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers)
+        or not all(isinstance(t, str) and t for t in texts)
+        or not isinstance(permissions, list)
+        or not all(isinstance(p, str) for p in permissions)
+    ):
+        raise AuthError(INVALID_TOKEN)
+    return TokenClaims(
+        uid=payload["uid"],
+        jti=payload["jti"],
+        iss=issuer,
+        iat=payload["iat"],
+        nbf=payload["nbf"],
+        exp=payload["exp"],
+        permissions=tuple(permissions),
+    )
