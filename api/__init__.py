@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +11,7 @@ from flask import Request as FlaskRequest
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 import auth.auth
-from api import requestid, sessions
+from api import logs, operations, requestid, sessions
 from api.errorhandler import set_handler
 from api.routes import register_blueprints
 from api.settings import (
@@ -63,25 +62,16 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     # Unhandled errors go through our handler (a logged, detail-free 500), also under TESTING.
     app.config["PROPAGATE_EXCEPTIONS"] = False
 
-    _configure_logging(app)
+    logs.init_app(app)
     set_handler(app)
     requestid.init_app(app)
     sessions.init_app(app)
     auth.auth.init_app(app)
     _configure_cors(app)
     # Data layers and operations batteries are initialised here.
+    operations.init_app(app)
     register_blueprints(app)
     return app
-
-
-def _configure_logging(app: Flask) -> None:
-    """Log to stderr at LOG_LEVEL unless the host (gunicorn, pytest) configured logging."""
-    level = str(app.config["LOG_LEVEL"]).upper()
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in ("api", "auth", "database"):
-        logging.getLogger(name).setLevel(level)
 
 
 def _configure_cors(app: Flask) -> None:

@@ -15,6 +15,8 @@ DEVELOPMENT = "development"
 PRODUCTION = "production"
 ENVIRONMENTS = (DEVELOPMENT, PRODUCTION)
 SESSION_TYPES = ("filesystem", "redis")
+# Rate-limit stores this app is written and tested for (memory for development, Redis shared).
+RATELIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
 SECRET_KEY_MIN_BYTES = 32
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 # Values people paste from examples; production refuses a SECRET_KEY containing any of them.
@@ -72,6 +74,41 @@ def parse_positive_int(value: object) -> int:
     if number <= 0:
         raise ValueError("expected a whole number greater than zero")
     return number
+
+
+def parse_optional_count(value: object) -> int | None:
+    """Accept a whole number zero or above; blank means "not decided" (None)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number, 0 or more")
+    try:
+        number = value if isinstance(value, int) else int(str(value).strip())
+    except ValueError:
+        raise ValueError("expected a whole number, 0 or more") from None
+    if number < 0:
+        raise ValueError("expected a whole number, 0 or more")
+    return number
+
+
+def parse_positive_float(value: object) -> float:
+    """Accept a number of seconds greater than zero, e.g. 1.5."""
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ValueError("expected a number greater than zero, e.g. 1.5") from None
+    if not number > 0:
+        raise ValueError("expected a number greater than zero, e.g. 1.5")
+    return number
+
+
+def parse_rate_limit(value: object) -> str:
+    """Accept Flask-Limiter's notation, e.g. '30/minute' or '5/second;100/hour'."""
+    from limits import parse_many
+
+    text = str(value).strip()
+    parse_many(text)  # raises ValueError with the offending string
+    return text
 
 
 def parse_list(value: object) -> tuple[str, ...]:
@@ -183,6 +220,99 @@ SETTINGS: tuple[Setting, ...] = (
     # --- sql ---
     # --- mongodb ---
     # --- operations ---
+    Setting(
+        "LOG_FORMAT",
+        "text",
+        parse_choice("text", "json"),
+        "text (default) or json: one JSON object per log line, for log collectors.",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        "",
+        parse_optional_count,
+        "How many proxies in front of the app set X-Forwarded-For/-Proto (0: none, use the "
+        "socket address). Unset is logged at start-up.",
+    ),
+    Setting(
+        "ACCESS_LOG",
+        "1",
+        parse_bool,
+        "One log line per request on the api.access logger (monitoring URLs at DEBUG).",
+    ),
+    Setting(
+        "ACCESS_LOG_DB",
+        "0",
+        parse_bool,
+        "Also store access records in the SQL table access_log, written in the background.",
+    ),
+    Setting(
+        "ACCESS_LOG_DB_URL",
+        "",
+        parse_str,
+        "SQLAlchemy URL of the access-log database; default DATABASE_URL, else "
+        "sqlite:///instance/access_log.db.",
+        secret=True,
+    ),
+    Setting(
+        "ACCESS_LOG_RETENTION_DAYS",
+        "30",
+        parse_positive_int,
+        "Stored access records older than this are deleted (hourly, and by "
+        "'flask access-log purge').",
+    ),
+    Setting(
+        "METRICS_ENABLED",
+        "1",
+        parse_bool,
+        "Prometheus metrics at GET /metrics (request count and latency per route).",
+    ),
+    Setting(
+        "METRICS_TOKEN",
+        "",
+        parse_str,
+        "When set, GET /metrics needs 'Authorization: Bearer <METRICS_TOKEN>'.",
+        secret=True,
+    ),
+    Setting(
+        "PROMETHEUS_MULTIPROC_DIR",
+        "",
+        parse_str,
+        "Folder for prometheus-client's multiprocess mode; gunicorn.conf.py sets and wipes it.",
+    ),
+    Setting(
+        "HEALTHCHECK_TIMEOUT_SECONDS",
+        "1.5",
+        parse_positive_float,
+        "GET /healthcheck reports a check that has not answered by then as failed.",
+    ),
+    Setting(
+        "RATELIMIT_ENABLED",
+        "1",
+        parse_bool,
+        "Rate limits on /api/public and on routes decorated with @rate_limit.",
+    ),
+    Setting(
+        "RATELIMIT_TOKEN",
+        "30/minute",
+        parse_rate_limit,
+        "Limit per client IP on token issuing (GET /api/public), e.g. 30/minute.",
+    ),
+    Setting(
+        "RATELIMIT_STORAGE_URI",
+        "",
+        parse_str,
+        "Where counters live; default REDIS_URL when set (shared by all workers), else memory://.",
+        secret=True,
+    ),
+    Setting(
+        "RATELIMIT_KEY_PREFIX",
+        "",
+        parse_str,
+        "Prefix of the rate-limit keys, for several apps sharing one Redis.",
+    ),
+    Setting("APP_VERSION", "", parse_str, "Version shown by /version; default: pyproject.toml."),
+    Setting("GIT_COMMIT", "", parse_str, "Commit shown by /version (set it at build time)."),
+    Setting("BUILD_ID", "", parse_str, "Build id shown by /version (set it at build time)."),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -234,6 +364,12 @@ def _check_combinations(values: dict[str, object]) -> list[str]:
         problems.append(
             "CORS_ORIGINS: '*' cannot be combined with CORS_ALLOW_CREDENTIALS=1; "
             "list the allowed origins explicitly."
+        )
+    storage = str(values["RATELIMIT_STORAGE_URI"])
+    if storage and storage.partition("://")[0].lower() not in RATELIMIT_SCHEMES:
+        problems.append(
+            f"RATELIMIT_STORAGE_URI: the scheme '{storage.partition('://')[0]}' is not supported; "
+            "use memory:// or a redis:// URL (or leave it empty to use REDIS_URL)."
         )
     if production:
         problems.extend(_check_production_secret(values["SECRET_KEY"]))

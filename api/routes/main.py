@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, session
 
+from api.ratelimit import rate_limit, token_limit
 from auth.auth import create_enc_token, requires_auth
 
 main_bp = Blueprint("main", __name__)
@@ -16,6 +17,7 @@ def hello() -> Response:
 
 
 @main_bp.get("/api/public")
+@rate_limit(token_limit)
 def public() -> Response:
     """Issue a token bound to the caller's session (the cookie comes with this response)."""
     response = jsonify(message="this is a public url.", token=create_enc_token())

@@ -1,0 +1,299 @@
+"""Access log: one line per request on ``api.access``; optionally stored in SQL, off the request."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import click
+from flask import Flask, Request, Response, current_app, request
+from flask.cli import AppGroup
+
+from api.logs import ACCESS_LOGGER, mask_credentials
+from api.requestid import current_request_id
+from api.timing import elapsed_ms
+from auth.auth import current_claims
+
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger(ACCESS_LOGGER)
+
+EXTENSION = "access_log"
+# Probes and scrapes come every few seconds; they are logged at DEBUG so INFO stays readable.
+QUIET_BLUEPRINT = "monitoring"
+TEXT = (
+    '%(remote_ip)s "%(method)s %(path)s" %(status)s %(duration_ms).1fms route=%(route)s '
+    'uid=%(uid)s request_id=%(request_id)s agent="%(user_agent)s"'
+)
+ABSENT = "-"
+REDACTED = "[redacted]"
+# Query parameters whose values are never logged or stored.
+SECRET_NAME = re.compile(r"token|passw|pwd|secret|key|auth|session|cookie|sign|credential|code", re.I)
+MAX_PATH = 2048
+MAX_USER_AGENT = 256
+DB_FILE = "access_log.db"
+PURGE_INTERVAL_SECONDS = 3600.0
+
+
+def _printable(text: str, limit: int) -> str:
+    """Cut to ``limit`` and escape control characters, so one request is one log line."""
+    text = text[:limit]
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def _logged_path(req: Request) -> str:
+    """The path, with the query string's secret-looking values replaced."""
+    if not req.query_string:
+        return req.path
+    query = "&".join(
+        f"{name}={REDACTED if SECRET_NAME.search(name) else value}"
+        for name, value in req.args.items(multi=True)
+    )
+    return f"{req.path}?{query}"
+
+
+def access_fields(response: Response) -> dict[str, object]:
+    """What is known about this request: never headers, cookies, tokens or bodies."""
+    rule = request.url_rule
+    claims = current_claims()
+    return {
+        "remote_ip": request.remote_addr or ABSENT,
+        "method": request.method,
+        "path": _printable(_logged_path(request), MAX_PATH),
+        "route": rule.rule if rule is not None else ABSENT,
+        "status": response.status_code,
+        "duration_ms": round(elapsed_ms(), 2),
+        "uid": claims.uid if claims is not None else ABSENT,
+        "request_id": current_request_id(),
+        "user_agent": _printable(request.headers.get("User-Agent", ""), MAX_USER_AGENT) or ABSENT,
+    }
+
+
+class Store(Protocol):
+    """What the background writer needs from a database (database.sql.access_log)."""
+
+    def write(self, rows: list[dict[str, object]]) -> None: ...  # noqa: D102
+    def purge(self, older_than: datetime) -> int: ...  # noqa: D102
+    def close(self) -> None: ...  # noqa: D102
+
+
+class AccessLogSink:
+    """A bounded queue and one writer thread per process that stores records in batches.
+
+    ``put`` never blocks and never raises: when the queue is full or the writer is failing,
+    records are dropped (and counted), requests are not slowed down.
+    """
+
+    def __init__(
+        self,
+        open_store: Callable[[], Store],
+        retention: timedelta,
+        batch_size: int = 500,
+        max_queued: int = 10_000,
+        flush_seconds: float = 1.0,
+    ) -> None:
+        self._open_store = open_store
+        self._retention = retention
+        self._batch_size = batch_size
+        self._flush_seconds = flush_seconds
+        self._queue: queue.Queue[tuple[float, dict[str, object]] | None] = queue.Queue(max_queued)
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+
+    def put(self, fields: dict[str, object]) -> None:
+        """Queue a record for the writer (started here, so forked workers get their own)."""
+        try:
+            if self._pid != os.getpid():
+                self._start()
+            self._queue.put_nowait((time.time(), fields))
+        except Exception:  # queue.Full, or no thread could be started
+            self.dropped += 1
+
+    def _start(self) -> None:
+        """Start this process's writer thread once."""
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._thread = threading.Thread(
+                target=self._run, name="access-log-writer", daemon=True
+            )
+            self._thread.start()
+            self._pid = os.getpid()
+            atexit.register(self.flush, 2.0)
+
+    def _run(self) -> None:
+        """Write batches until ``close``; a failing database costs records, never the thread."""
+        store: Store | None = None
+        next_purge = 0.0
+        while True:
+            batch, closing = self._next_batch()
+            try:
+                if batch and store is None:
+                    store = self._open_store()
+                if store is not None:
+                    store.write([_row(created, fields) for created, fields in batch])
+                if store is not None and time.monotonic() >= next_purge:
+                    store.purge(_utc_now() - self._retention)
+                    next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
+            except Exception as exc:
+                self.dropped += len(batch)
+                logger.warning(
+                    "The access-log writer could not store %d records: %s",
+                    len(batch),
+                    mask_credentials(f"{type(exc).__name__}: {exc}".splitlines()[0]),
+                )
+            finally:
+                for _ in range(len(batch) + closing):
+                    self._queue.task_done()
+            if closing:
+                if store is not None:
+                    store.close()
+                return
+
+    def _next_batch(self) -> tuple[list[tuple[float, dict[str, object]]], bool]:
+        """Wait for a record, then take more for up to ``flush_seconds`` or ``batch_size``."""
+        batch: list[tuple[float, dict[str, object]]] = []
+        item = self._queue.get()
+        deadline = time.monotonic() + self._flush_seconds
+        while item is not None:
+            batch.append(item)
+            if len(batch) >= self._batch_size:
+                break
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+        return batch, item is None
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued record was handled; False if ``timeout`` passed first."""
+        deadline = time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(remaining)
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, stop the writer and close its database connections."""
+        if self._thread is None or not self._thread.is_alive():
+            return
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+
+def _row(created: float, fields: dict[str, object]) -> dict[str, object]:
+    """A table row: naive UTC time, NULL for unknown route and anonymous requests."""
+    row = dict(fields)
+    row["time"] = datetime.fromtimestamp(created, UTC).replace(tzinfo=None)
+    for name in ("route", "uid", "user_agent"):
+        if row[name] == ABSENT:
+            row[name] = None
+    return row
+
+
+def _utc_now() -> datetime:
+    """Now, as the naive UTC the table stores."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def access_log_db_url(app: Flask) -> str:
+    """ACCESS_LOG_DB_URL, else DATABASE_URL, else a SQLite file in the instance folder."""
+    url = app.config["ACCESS_LOG_DB_URL"] or app.config.get("DATABASE_URL")
+    return str(url) if url else f"sqlite:///{os.path.join(app.instance_path, DB_FILE)}"
+
+
+def _store_opener(url: str) -> Callable[[], Store]:
+    """Open the SQL store lazily: SQLAlchemy is imported only when records are stored."""
+
+    def open_store() -> Store:
+        from database.sql.access_log import AccessLogStore
+
+        return AccessLogStore(url)
+
+    return open_store
+
+
+def init_app(app: Flask) -> None:
+    """Log every request (ACCESS_LOG) and store it (ACCESS_LOG_DB); add ``flask access-log``."""
+    app.cli.add_command(access_log_cli)
+    log_lines = bool(app.config["ACCESS_LOG"])
+    sink: AccessLogSink | None = None
+    if app.config["ACCESS_LOG_DB"]:
+        sink = app.extensions[EXTENSION] = AccessLogSink(
+            _store_opener(access_log_db_url(app)),
+            timedelta(days=app.config["ACCESS_LOG_RETENTION_DAYS"]),
+        )
+    if not log_lines and sink is None:
+        return
+
+    @app.after_request
+    def log_request(response: Response) -> Response:
+        quiet = request.blueprint == QUIET_BLUEPRINT
+        level = logging.DEBUG if quiet else logging.INFO
+        emit = log_lines and access_logger.isEnabledFor(level)
+        store = sink is not None and not quiet
+        if emit or store:
+            fields = access_fields(response)
+            if emit:
+                access_logger.log(level, TEXT, fields)
+            if store:
+                sink.put(fields)  # type: ignore[union-attr]
+        return response
+
+
+AGE = re.compile(r"(\d+)\s*([dhm]?)")
+AGE_UNITS = {"d": "days", "": "days", "h": "hours", "m": "minutes"}
+
+
+def parse_age(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m`` (a bare number means days)."""
+    match = AGE.fullmatch(text.strip().lower())
+    if not match or int(match.group(1)) <= 0:
+        raise click.BadParameter(
+            f"{text!r} is not an age; write a positive number with d, h or m, e.g. 30d."
+        )
+    return timedelta(**{AGE_UNITS[match.group(2)]: int(match.group(1))})
+
+
+access_log_cli = AppGroup("access-log", help="Manage the stored access log (ACCESS_LOG_DB=1).")
+
+
+@access_log_cli.command("purge")
+@click.option(
+    "--older-than",
+    "older_than",
+    default=None,
+    help="Delete records older than this age: 30d, 12h or 90m. "
+    "Default: ACCESS_LOG_RETENTION_DAYS days.",
+)
+def purge_command(older_than: str | None) -> None:
+    """Delete stored access records older than the given age."""
+    from database.sql.access_log import AccessLogStore
+
+    age = (
+        parse_age(older_than)
+        if older_than
+        else timedelta(days=current_app.config["ACCESS_LOG_RETENTION_DAYS"])
+    )
+    cutoff = _utc_now() - age
+    store = AccessLogStore(access_log_db_url(current_app))
+    try:
+        deleted = store.purge(cutoff)
+    finally:
+        store.close()
+    click.echo(
+        f"Deleted {deleted} access-log records from before {cutoff:%Y-%m-%d %H:%M:%S} UTC "
+        f"in {store.describe()}."
+    )
