@@ -35,7 +35,9 @@ TEXT = (
 ABSENT = "-"
 REDACTED = "[redacted]"
 # Query parameters whose values are never logged or stored.
-SECRET_NAME = re.compile(r"token|passw|pwd|secret|key|auth|session|cookie|sign|credential|code", re.I)
+SECRET_NAME = re.compile(
+    r"token|passw|pwd|secret|key|auth|session|cookie|sign|credential|code", re.IGNORECASE
+)
 MAX_PATH = 2048
 MAX_USER_AGENT = 256
 DB_FILE = "access_log.db"
@@ -79,9 +81,9 @@ def access_fields(response: Response) -> dict[str, object]:
 class Store(Protocol):
     """What the background writer needs from a database (database.sql.access_log)."""
 
-    def write(self, rows: list[dict[str, object]]) -> None: ...  # noqa: D102
-    def purge(self, older_than: datetime) -> int: ...  # noqa: D102
-    def close(self) -> None: ...  # noqa: D102
+    def write(self, rows: list[dict[str, object]]) -> None: ...
+    def purge(self, older_than: datetime) -> int: ...
+    def close(self) -> None: ...
 
 
 class AccessLogSink:
@@ -123,9 +125,7 @@ class AccessLogSink:
         with self._lock:
             if self._pid == os.getpid():
                 return
-            self._thread = threading.Thread(
-                target=self._run, name="access-log-writer", daemon=True
-            )
+            self._thread = threading.Thread(target=self._run, name="access-log-writer", daemon=True)
             self._thread.start()
             self._pid = os.getpid()
             atexit.register(self.flush, 2.0)

@@ -57,7 +57,8 @@ def make_handler(log_format: str) -> logging.Handler:
     """A stderr handler with the request-id filter, in ``text`` or ``json``."""
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    handler.setFormatter(formatter)
     return handler
 
 

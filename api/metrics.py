@@ -59,7 +59,7 @@ class RequestMetrics:
         children[1].observe(seconds)
 
     def exposition(self) -> bytes:
-        """The text format: this process's registry, or every worker's files in multiprocess mode."""
+        """The text format: this process's registry, or all workers' files in multiprocess mode."""
         from prometheus_client import generate_latest
 
         if not self.multiprocess_dir:

@@ -18,8 +18,8 @@ from sqlalchemy import (
     Table,
     create_engine,
     delete,
-    inspect,
     insert,
+    inspect,
     make_url,
 )
 from sqlalchemy.exc import DatabaseError
