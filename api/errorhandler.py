@@ -18,6 +18,7 @@ INTERNAL_ERROR_MESSAGE = (
     "The server hit an unexpected error; report the request_id so it can be found in the logs."
 )
 
+BEARER_CHALLENGE = 'Bearer realm="api"'
 # Domain exceptions (raised outside api/) and the status each one means over HTTP.
 # Their messages are written for clients, so they become the error message unchanged.
 DOMAIN_STATUS: dict[type[Exception], int] = {
@@ -67,6 +68,8 @@ def _http_error(exc: HTTPException) -> Response:
         for name, value in exc.get_headers()
         if name.lower() not in ("content-type", "content-length")
     }
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", BEARER_CHALLENGE)
     message = exc.description or HTTPStatus(status).phrase
     return error_response(status, _sentence(message), headers)
 
@@ -77,9 +80,9 @@ def _auth_error(exc: AuthError) -> Response:
     if exc.status_code == 401:
         # RFC 6750: no error attribute when the request had no credentials at all.
         if exc.code in ("authorization_header_missing", "invalid_header"):
-            headers["WWW-Authenticate"] = 'Bearer realm="api"'
+            headers["WWW-Authenticate"] = BEARER_CHALLENGE
         else:
-            headers["WWW-Authenticate"] = 'Bearer realm="api", error="invalid_token"'
+            headers["WWW-Authenticate"] = f'{BEARER_CHALLENGE}, error="invalid_token"'
     return error_response(exc.status_code, exc.description, headers, code=exc.code)
 
 

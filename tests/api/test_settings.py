@@ -1,0 +1,122 @@
+"""Settings: defaults, every problem reported at once, production refusals, dev secret key."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from api import create_app
+from api.settings import ConfigError, load_or_create_secret_key, load_settings
+
+GOOD_SECRET = "Zq3xV8pL0wR6tY2uI9oP4aS7dF1gH5jK"
+
+
+def test_defaults_need_no_configuration() -> None:
+    config = load_settings({})
+    assert config["APP_ENV"] == "development"
+    assert config["SESSION_TYPE"] == "filesystem"
+    assert config["TOKEN_TTL_SECONDS"] == 900
+    assert config["MAX_CONTENT_LENGTH"] == 1024 * 1024
+    assert config["CORS_ORIGINS"] == ()
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"APP_ENV": "staging", "TOKEN_TTL_SECONDS": "-5", "SESSION_TYPE": "cookie"})
+    problems = caught.value.problems
+    assert len(problems) == 3
+    assert any("APP_ENV" in p and "development, production" in p for p in problems)
+    assert any("TOKEN_TTL_SECONDS" in p and "'-5'" in p for p in problems)
+    assert any("SESSION_TYPE" in p and "filesystem, redis" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        (None, "needs it set"),
+        ("short", "at least 32 bytes"),
+        ("change-me-change-me-change-me-change-me", "placeholder"),
+    ],
+)
+def test_production_refuses_weak_secret(secret: str | None, reason: str) -> None:
+    environ = {"APP_ENV": "production"}
+    if secret is not None:
+        environ["SECRET_KEY"] = secret
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ)
+    assert reason in str(caught.value)
+    if secret:
+        assert secret not in str(caught.value)  # secrets are never echoed
+
+
+def test_production_refuses_debug_and_wildcard_cors_with_credentials() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            {
+                "APP_ENV": "production",
+                "SECRET_KEY": GOOD_SECRET,
+                "FLASK_DEBUG": "1",
+                "CORS_ORIGINS": "*",
+                "CORS_ALLOW_CREDENTIALS": "true",
+            }
+        )
+    text = str(caught.value)
+    assert "FLASK_DEBUG" in text and "CORS_ORIGINS" in text
+
+
+def test_redis_sessions_need_redis_url() -> None:
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        load_settings({"SESSION_TYPE": "redis"})
+
+
+def test_production_starts_with_good_settings_and_secure_cookie(tmp_path: Path) -> None:
+    app = create_app(
+        {"APP_ENV": "production", "SECRET_KEY": GOOD_SECRET, "INSTANCE_PATH": str(tmp_path)}
+    )
+    response = app.test_client().get("/api/public")
+    cookie = response.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_development_secret_is_created_once_private_and_reused(tmp_path: Path) -> None:
+    first = load_or_create_secret_key(tmp_path)
+    path = tmp_path / "secret_key"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert len(first) >= 32
+    assert load_or_create_secret_key(tmp_path) == first
+
+
+def test_apps_on_one_instance_share_the_secret(tmp_path: Path) -> None:
+    config = {"INSTANCE_PATH": str(tmp_path), "TESTING": True}
+    first, second = create_app(config), create_app(config)
+    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
+    token = first.test_client().get("/api/public")
+    assert token.status_code == 200
+
+
+def test_cors_sends_no_headers_by_default(client) -> None:
+    response = client.get("/", headers={"Origin": "https://evil.test"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_cors_allows_listed_origins_only(make_app: Callable[..., Flask]) -> None:
+    client = make_app(CORS_ORIGINS="https://app.test, https://admin.test").test_client()
+    allowed = client.get("/", headers={"Origin": "https://app.test"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.test"
+    refused = client.get("/", headers={"Origin": "https://evil.test"})
+    assert "Access-Control-Allow-Origin" not in refused.headers
+    preflight = client.options(
+        "/api/restricted",
+        headers={
+            "Origin": "https://admin.test",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "Authorization",
+        },
+    )
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://admin.test"
+    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
