@@ -38,9 +38,9 @@ class RequestValidationError(Exception):
 
 
 def error_response(
-    status: int, message: str, headers: dict[str, str] | None = None, **extra: object
+    status: int, message: str, headers: dict[str, str] | None = None, /, **extra: object
 ) -> Response:
-    """Build the standard error body, sent with that status."""
+    """Build the standard error body, sent with that status (``extra`` may even hold "status")."""
     body: dict[str, object] = {
         "error": status,
         "message": message,

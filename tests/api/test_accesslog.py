@@ -1,0 +1,336 @@
+"""Access log: one line per request with the right fields, never a secret; stored in SQL on demand."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from api.accesslog import parse_age
+from api.logs import ACCESS_LOGGER, RequestIdFilter, make_handler, mask_credentials
+from auth.auth import decrypt
+from database.sql.access_log import AccessLogStore, access_log_table
+from tests.support.operations import postgres_url  # noqa: F401 (fixture)
+from tests.support.services import free_port
+
+AGENT = "pytest-agent/1.0"
+
+
+@pytest.fixture
+def access_lines(caplog: pytest.LogCaptureFixture) -> Callable[[], list[logging.LogRecord]]:
+    """The access records emitted so far (INFO and above)."""
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    return lambda: [r for r in caplog.records if r.name == ACCESS_LOGGER]
+
+
+def test_line_has_every_field_and_no_secret(
+    app: Flask, access_lines: Callable[[], list[logging.LogRecord]]
+) -> None:
+    client = app.test_client()
+    token = client.get("/api/public").get_json()["token"]
+    cookie = client.get_cookie("session").value
+    response = client.get(
+        "/api/restricted",
+        headers={"Authorization": f"Bearer {token}", "User-Agent": AGENT},
+    )
+    assert response.status_code == 200
+    with app.app_context():
+        uid = decrypt(token)
+
+    record = access_lines()[-1]
+    fields = record.args
+    assert isinstance(fields, dict)
+    assert fields["method"] == "GET"
+    assert fields["path"] == "/api/restricted"
+    assert fields["route"] == "/api/restricted"
+    assert fields["status"] == 200
+    assert fields["duration_ms"] > 0
+    assert fields["remote_ip"] == "127.0.0.1"
+    assert fields["uid"] == uid
+    assert fields["request_id"] == response.headers["X-Request-ID"]
+    assert fields["user_agent"] == AGENT
+    line = record.getMessage()
+    for value in ("GET /api/restricted", " 200 ", uid, response.headers["X-Request-ID"], AGENT):
+        assert value in line
+    for record in access_lines():
+        text = record.getMessage() + json.dumps(record.args, default=str)
+        assert token not in text and token[:40] not in text
+        assert cookie not in text
+        assert "Bearer" not in text
+
+
+def test_anonymous_request_route_template_and_query_redaction(
+    make_app: Callable[..., Flask], access_lines: Callable[[], list[logging.LogRecord]]
+) -> None:
+    app = make_app()
+    app.add_url_rule("/items/<int:item_id>", "item", lambda item_id: {"id": item_id})
+    client = app.test_client()
+    client.get("/items/42?page=2&api_key=k-123&password=pw-456&access_token=t-789")
+    fields = access_lines()[-1].args
+    assert isinstance(fields, dict)
+    assert fields["route"] == "/items/<int:item_id>"
+    assert fields["path"] == (
+        "/items/42?page=2&api_key=[redacted]&password=[redacted]&access_token=[redacted]"
+    )
+    assert fields["uid"] == "-"
+    line = access_lines()[-1].getMessage()
+    assert "k-123" not in line and "pw-456" not in line and "t-789" not in line
+
+
+def test_control_characters_cannot_forge_lines(
+    client, access_lines: Callable[[], list[logging.LogRecord]]
+) -> None:
+    client.get("/nope%0a127.0.0.1%20%22GET%20/admin%22%20200")
+    line = access_lines()[-1].getMessage()
+    assert "\n" not in line
+    assert "route=- " in line and " 404 " in line
+
+
+@pytest.mark.parametrize("path", ["/running", "/version", "/healthcheck", "/metrics"])
+def test_monitoring_urls_are_logged_at_debug_only(
+    client, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    client.get(path)
+    assert not [r for r in caplog.records if r.name == ACCESS_LOGGER]
+    caplog.set_level(logging.DEBUG, logger=ACCESS_LOGGER)
+    client.get(path)
+    levels = [r.levelno for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert levels == [logging.DEBUG]
+
+
+def test_access_log_can_be_switched_off(
+    make_app: Callable[..., Flask], access_lines: Callable[[], list[logging.LogRecord]]
+) -> None:
+    make_app(ACCESS_LOG="0").test_client().get("/")
+    assert access_lines() == []
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [("trace-abc.123:x", True), ("bad id with spaces", False), ("x" * 129, False)],
+)
+def test_request_id_in_line_header_and_error_body(
+    client, access_lines: Callable[[], list[logging.LogRecord]], sent: str, kept: bool
+) -> None:
+    response = client.get("/nope", headers={"X-Request-ID": sent})
+    request_id = response.headers["X-Request-ID"]
+    assert (request_id == sent) is kept
+    if not kept:
+        assert len(request_id) == 32 and int(request_id, 16) >= 0
+    assert response.get_json()["request_id"] == request_id
+    assert access_lines()[-1].args["request_id"] == request_id  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"),
+    [(None, "127.0.0.1"), ("0", "127.0.0.1"), ("1", "203.0.113.9"), ("2", "198.51.100.7")],
+)
+def test_remote_ip_trusts_only_the_configured_proxies(
+    make_app: Callable[..., Flask],
+    access_lines: Callable[[], list[logging.LogRecord]],
+    trusted: str | None,
+    expected: str,
+) -> None:
+    app = make_app() if trusted is None else make_app(TRUSTED_PROXIES=trusted)
+    app.test_client().get("/", headers={"X-Forwarded-For": "192.0.2.1, 198.51.100.7, 203.0.113.9"})
+    assert access_lines()[-1].args["remote_ip"] == expected  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("env", "level"), [("development", "INFO"), ("production", "WARNING")])
+def test_unset_trusted_proxies_is_logged(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture, env: str, level: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="api.proxies")
+    make_app(APP_ENV=env)
+    records = [r for r in caplog.records if r.name == "api.proxies"]
+    assert [r.levelname for r in records] == [level]
+    assert "TRUSTED_PROXIES is not set" in records[0].getMessage()
+
+
+def capture(app: Flask, log_format: str) -> io.StringIO:
+    """Send the app's log records through our own handler into a buffer."""
+    stream = io.StringIO()
+    handler = make_handler(log_format)
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    for name in ("api", "auth"):
+        logging.getLogger(name).addHandler(handler)
+    app.extensions["test_handler"] = handler
+    return stream
+
+
+@pytest.fixture
+def detach_handlers() -> Iterator[None]:
+    yield
+    for name in ("api", "auth"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if isinstance(handler.filters[0] if handler.filters else None, RequestIdFilter):
+                logger.removeHandler(handler)
+
+
+@pytest.mark.usefixtures("detach_handlers")
+def test_json_lines(make_app: Callable[..., Flask]) -> None:
+    app = make_app(LOG_FORMAT="json")
+    stream = capture(app, "json")
+    response = app.test_client().get("/", headers={"User-Agent": AGENT})
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    access = [e for e in entries if e["logger"] == ACCESS_LOGGER]
+    assert len(access) == 1
+    entry = access[0]
+    assert entry["level"] == "INFO"
+    assert datetime.fromisoformat(entry["time"]).tzinfo is not None
+    assert entry["request_id"] == response.headers["X-Request-ID"]
+    assert {k: entry[k] for k in ("method", "path", "route", "status", "user_agent")} == {
+        "method": "GET",
+        "path": "/",
+        "route": "/",
+        "status": 200,
+        "user_agent": AGENT,
+    }
+
+
+@pytest.mark.usefixtures("detach_handlers")
+def test_text_lines_carry_the_request_id(make_app: Callable[..., Flask]) -> None:
+    app = make_app()
+
+    @app.get("/t/warn")
+    def warn() -> dict[str, bool]:
+        logging.getLogger("api.test").warning("something odd")
+        return {"ok": True}
+
+    stream = capture(app, "text")
+    response = app.test_client().get("/t/warn")
+    request_id = response.headers["X-Request-ID"]
+    warning, access = stream.getvalue().splitlines()
+    assert warning.endswith(f"something odd [request_id={request_id}]")
+    assert f"request_id={request_id} " in access and access.count(request_id) == 1
+
+
+def test_mask_credentials() -> None:
+    text = "postgresql://app:pa55@db:5432/x and host=db password=pa55 user=app"
+    masked = mask_credentials(text)
+    assert "pa55" not in masked
+    assert "postgresql://***@db:5432/x" in masked
+
+
+@pytest.mark.parametrize(
+    ("text", "age"),
+    [("30d", timedelta(days=30)), ("12h", timedelta(hours=12)), ("90m", timedelta(minutes=90)),
+     ("7", timedelta(days=7))],
+)  # fmt: skip
+def test_parse_age(text: str, age: timedelta) -> None:
+    assert parse_age(text) == age
+
+
+# --- persistent access log -------------------------------------------------------------
+
+
+def utc_now() -> datetime:
+    """Naive UTC, as stored."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def stored_rows(url: str) -> list[dict[str, object]]:
+    """Every stored access record, oldest first."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            query = sa.select(access_log_table).order_by(access_log_table.c.id)
+            rows = connection.execute(query)
+            return [dict(row._mapping) for row in rows]
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_app(
+    request: pytest.FixtureRequest, make_app: Callable[..., Flask], tmp_path
+) -> Iterator[tuple[Flask, str]]:
+    """An app storing its access log in SQLite (the default file) or PostgreSQL."""
+    if request.param == "sqlite":
+        app = make_app(ACCESS_LOG_DB="1")
+        url = f"sqlite:///{app.instance_path}/access_log.db"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        app = make_app(ACCESS_LOG_DB="1", ACCESS_LOG_DB_URL=url)
+    yield app, url
+    app.extensions["access_log"].close()
+
+
+def old_record(days: int) -> dict[str, object]:
+    """A stored record from ``days`` ago."""
+    return {
+        "time": utc_now() - timedelta(days=days),
+        "method": "GET",
+        "route": "/",
+        "path": "/",
+        "status": 200,
+        "duration_ms": 1.0,
+        "remote_ip": "192.0.2.1",
+        "uid": None,
+        "request_id": "old",
+        "user_agent": None,
+    }
+
+
+def test_records_are_stored_and_purged(db_app: tuple[Flask, str]) -> None:
+    app, url = db_app
+    store = AccessLogStore(url)
+    store.write([old_record(days=40)])  # beyond ACCESS_LOG_RETENTION_DAYS (30)
+    client = app.test_client()
+    token = client.get("/api/public").get_json()["token"]
+    client.get("/api/restricted", headers={"Authorization": f"Bearer {token}"})
+    client.get("/running")  # monitoring: not stored
+    assert app.extensions["access_log"].flush(10)
+
+    # The writer stored both requests and applied the retention to the old record.
+    rows = stored_rows(url)
+    assert [(r["route"], r["status"]) for r in rows] == [
+        ("/api/public", 200),
+        ("/api/restricted", 200),
+    ]
+    with app.app_context():
+        uid = decrypt(token)
+    assert rows[0]["uid"] is None and rows[1]["uid"] == uid
+    assert {r["remote_ip"] for r in rows} == {"127.0.0.1"}
+    assert all(r["request_id"] and r["duration_ms"] > 0 for r in rows)
+    assert all(abs(r["time"] - utc_now()) < timedelta(minutes=1) for r in rows)
+
+    store.write([old_record(days=3)])
+    store.close()
+    result = app.test_cli_runner().invoke(args=["access-log", "purge", "--older-than", "2d"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Deleted 1 access-log records")
+    assert len(stored_rows(url)) == 2
+
+
+def test_purge_refuses_a_bad_age(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["access-log", "purge", "--older-than", "soon"])
+    assert result.exit_code == 2
+    assert "'soon' is not an age" in result.output
+
+
+def test_a_dead_database_never_fails_a_request(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"postgresql+psycopg2://writer:pw-never-logged@127.0.0.1:{free_port()}/nowhere"
+    app = make_app(ACCESS_LOG_DB="1", ACCESS_LOG_DB_URL=url)
+    sink = app.extensions["access_log"]
+    try:
+        client = app.test_client()
+        assert [client.get("/").status_code for _ in range(3)] == [200] * 3
+        assert sink.flush(10)
+        assert sink.dropped == 3
+        assert "access-log writer could not store" in caplog.text
+        assert "pw-never-logged" not in caplog.text
+        assert client.get("/").status_code == 200
+    finally:
+        sink.close()
