@@ -40,6 +40,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
+            "pid": record.process,
         }
         if record.name == ACCESS_LOGGER and isinstance(record.args, dict):
             entry.update(record.args)

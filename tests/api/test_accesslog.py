@@ -1,4 +1,4 @@
-"""Access log: one line per request with the right fields, never a secret; stored in SQL on demand."""
+"""Access log: a line per request with the right fields and no secret; stored in SQL on demand."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from api.accesslog import parse_age
 from api.logs import ACCESS_LOGGER, RequestIdFilter, make_handler, mask_credentials
 from auth.auth import decrypt
 from database.sql.access_log import AccessLogStore, access_log_table
-from tests.support.operations import postgres_url  # noqa: F401 (fixture)
 from tests.support.services import free_port
 
 AGENT = "pytest-agent/1.0"
@@ -259,7 +258,7 @@ def db_app(
         app = make_app(ACCESS_LOG_DB="1")
         url = f"sqlite:///{app.instance_path}/access_log.db"
     else:
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue("access_log_pg_url")
         app = make_app(ACCESS_LOG_DB="1", ACCESS_LOG_DB_URL=url)
     yield app, url
     app.extensions["access_log"].close()

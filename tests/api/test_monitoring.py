@@ -10,7 +10,6 @@ import pytest
 from flask import Flask
 
 from api.monitoring import register_check
-from tests.support.operations import redis_url  # noqa: F401 (fixture)
 from tests.support.services import free_port
 
 

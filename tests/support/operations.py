@@ -48,7 +48,7 @@ def ratelimit_prefix(redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def access_log_pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database test_<hex> (dropped afterwards)."""
     from sqlalchemy_utils import create_database, drop_database
 

@@ -1,0 +1,34 @@
+"""Headers on every response: security, caching of credentials, timing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+
+SERVER_TIMING = re.compile(r"app;dur=\d+\.\d\d")
+
+
+@pytest.mark.parametrize("path", ["/", "/running", "/no/such/url", "/api/restricted"])
+def test_every_response_has_security_and_timing_headers(client, path: str) -> None:
+    headers = client.get(path).headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert SERVER_TIMING.fullmatch(headers["Server-Timing"])
+    assert "Strict-Transport-Security" not in headers
+
+
+def test_hsts_in_production(make_app: Callable[..., Flask]) -> None:
+    headers = make_app(APP_ENV="production").test_client().get("/running").headers
+    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+
+
+def test_tokens_and_authenticated_answers_are_not_cached(client, auth_headers) -> None:
+    assert client.get("/api/public").headers["Cache-Control"] == "no-store"
+    response = client.get("/api/restricted", headers=auth_headers(client))
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "Cache-Control" not in client.get("/").headers
