@@ -63,32 +63,29 @@ def parse_bool(value: object) -> bool:
     raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
 
 
-def parse_positive_int(value: object) -> int:
-    """Accept a whole number greater than zero."""
+def _whole_number(value: object, minimum: int, expected: str) -> int:
+    """Parse an int of at least ``minimum``; ``expected`` says what was wanted."""
     if isinstance(value, bool):
-        raise ValueError("expected a whole number greater than zero")
+        raise ValueError(expected)
     try:
         number = value if isinstance(value, int) else int(str(value).strip())
     except ValueError:
-        raise ValueError("expected a whole number greater than zero") from None
-    if number <= 0:
-        raise ValueError("expected a whole number greater than zero")
+        raise ValueError(expected) from None
+    if number < minimum:
+        raise ValueError(expected)
     return number
+
+
+def parse_positive_int(value: object) -> int:
+    """Accept a whole number greater than zero."""
+    return _whole_number(value, 1, "expected a whole number greater than zero")
 
 
 def parse_optional_count(value: object) -> int | None:
     """Accept a whole number zero or above; blank means "not decided" (None)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, bool):
-        raise ValueError("expected a whole number, 0 or more")
-    try:
-        number = value if isinstance(value, int) else int(str(value).strip())
-    except ValueError:
-        raise ValueError("expected a whole number, 0 or more") from None
-    if number < 0:
-        raise ValueError("expected a whole number, 0 or more")
-    return number
+    return _whole_number(value, 0, "expected a whole number, 0 or more")
 
 
 def parse_positive_float(value: object) -> float:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
 from flask import Flask
 
 from api.ratelimit import rate_limit
-from api.settings import ConfigError
 from tests.support.services import free_port
 
 
@@ -72,14 +70,3 @@ def test_redis_down_falls_back_to_memory(make_app: Callable[..., Flask]) -> None
     client = app.test_client()
     assert [client.get("/api/public").status_code for _ in range(2)] == [200, 200]
     assert_429(client.get("/api/public"))
-
-
-@pytest.mark.parametrize(
-    ("setting", "value"),
-    [("RATELIMIT_TOKEN", "lots"), ("RATELIMIT_STORAGE_URI", "ftp://limits")],
-)
-def test_bad_limit_settings_are_refused(
-    make_app: Callable[..., Flask], setting: str, value: str
-) -> None:
-    with pytest.raises(ConfigError, match=setting):
-        make_app(**{setting: value})
