@@ -63,18 +63,19 @@ def _logged_path(req: Request) -> str:
 
 def access_fields(response: Response) -> dict[str, object]:
     """What is known about this request: never headers, cookies, tokens or bodies."""
-    rule = request.url_rule
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    rule = req.url_rule
     claims = current_claims()
     return {
-        "remote_ip": request.remote_addr or ABSENT,
-        "method": request.method,
-        "path": _printable(_logged_path(request), MAX_PATH),
+        "remote_ip": req.remote_addr or ABSENT,
+        "method": req.method,
+        "path": _printable(_logged_path(req), MAX_PATH),
         "route": rule.rule if rule is not None else ABSENT,
         "status": response.status_code,
         "duration_ms": round(elapsed_ms(), 2),
         "uid": claims.uid if claims is not None else ABSENT,
         "request_id": current_request_id(),
-        "user_agent": _printable(request.headers.get("User-Agent", ""), MAX_USER_AGENT) or ABSENT,
+        "user_agent": _printable(req.environ.get("HTTP_USER_AGENT", ""), MAX_USER_AGENT) or ABSENT,
     }
 
 
@@ -247,7 +248,11 @@ def init_app(app: Flask) -> None:
         if emit or store:
             fields = access_fields(response)
             if emit:
-                access_logger.log(level, TEXT, fields)
+                # makeRecord + handle: what logger.log does, minus the stack walk for the
+                # caller's file and line, which say nothing here.
+                access_logger.handle(
+                    access_logger.makeRecord(ACCESS_LOGGER, level, __file__, 0, TEXT, fields, None)
+                )
             if store:
                 sink.put(fields)  # type: ignore[union-attr]
         return response

@@ -126,6 +126,10 @@ def init_app(app: Flask) -> None:
         headers_enabled=False,
     )
     limiter.init_app(app)
+    # Flask-Limiter also checks default and application-wide limits before every request;
+    # this app sets neither (limits are per route, checked by the decorated view), so that
+    # hook would only cost time on every request.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
     app.extensions[EXTENSION] = RateLimits(limiter)
     app.register_error_handler(RateLimitExceeded, _too_many_requests)
     if shared:
