@@ -54,7 +54,7 @@ def _redis_sessions(app: Flask) -> SessionInterface:
     class RedisSessions(RedisSessionInterface):
         """Flask-Session's Redis store, read through ``SessionCache``, errors answered as 503."""
 
-        def _retrieve_session_data(self, store_id: str) -> dict | None:  # type: ignore[type-arg]
+        def _retrieve_session_data(self, store_id: str) -> dict[str, object] | None:
             cached = cache.get(store_id)
             if cached is not None:
                 return cached
@@ -66,7 +66,7 @@ def _redis_sessions(app: Flask) -> SessionInterface:
                 cache.put(store_id, data)
             return data
 
-        def _upsert_session(self, lifetime, session, store_id: str) -> None:  # type: ignore[no-untyped-def]
+        def _upsert_session(self, lifetime, session, store_id: str) -> None:
             cache.evict(store_id)
             try:
                 super()._upsert_session(lifetime, session, store_id)
