@@ -48,7 +48,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     environ.update({k: v for k, v in overrides.items() if k in SETTINGS_BY_NAME})
     config = load_settings(environ)
 
-    instance_path = config.pop("INSTANCE_PATH") or None
+    instance_path = str(config.pop("INSTANCE_PATH") or "")
     app = Flask(
         __name__,
         instance_path=os.path.abspath(instance_path) if instance_path else None,

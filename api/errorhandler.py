@@ -135,7 +135,7 @@ class JSONAborter(Aborter):
             except ValueError:
                 error.description = f"The request failed with status {code}"
             raise error
-        super().__call__(code, *args, **kwargs)  # type: ignore[arg-type]
+        super().__call__(code, *args, **kwargs)
 
 
 def set_handler(app: Flask) -> Flask:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import uuid
+import secrets
 
 from flask import Flask, Response, g, request
 
@@ -15,11 +15,11 @@ def incoming_or_new(value: str | None) -> str:
     """Keep a well-formed incoming id; replace anything else with a fresh one."""
     if value and SAFE_REQUEST_ID.fullmatch(value):
         return value
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 def current_request_id() -> str:
-    """This request's id, assigned on first use (also for errors raised before routing)."""
+    """This request's id, assigned on first use (logs, error bodies, the response header)."""
     request_id: str | None = g.get("request_id")
     if request_id is None:
         request_id = g.request_id = incoming_or_new(request.headers.get(HEADER))
@@ -27,11 +27,7 @@ def current_request_id() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Give every request an id in ``g.request_id`` and the response header."""
-
-    @app.before_request
-    def assign_request_id() -> None:
-        current_request_id()
+    """Echo every request's id in the ``X-Request-ID`` response header."""
 
     @app.after_request
     def echo_request_id(response: Response) -> Response:

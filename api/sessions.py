@@ -11,6 +11,7 @@ from werkzeug.exceptions import ServiceUnavailable
 
 SESSION_DIR = "sessions"
 STORE_DOWN = "The session store is unavailable; try again shortly."
+KEY_PREFIX = "session:"
 FILE_STORE_THRESHOLD = 10_000
 
 
@@ -44,26 +45,36 @@ def _file_sessions(app: Flask) -> SessionInterface:
 
 
 def _redis_sessions(app: Flask) -> SessionInterface:
-    """Redis with short timeouts; a store failure becomes 503, not 500."""
+    """Redis with short timeouts and a tracked local cache; store failures become 503."""
     import redis
     from flask_session.redis import RedisSessionInterface
 
-    class RedisSessions(RedisSessionInterface):
-        """Flask-Session's Redis store, with Redis errors answered as 503."""
+    from api.session_cache import SessionCache
 
-        def _retrieve_session_data(self, store_id: str) -> dict | None:  # type: ignore[type-arg]
+    class RedisSessions(RedisSessionInterface):
+        """Flask-Session's Redis store, read through ``SessionCache``, errors answered as 503."""
+
+        def _retrieve_session_data(self, store_id: str) -> dict[str, object] | None:
+            cached = cache.get(store_id)
+            if cached is not None:
+                return cached
             try:
-                return super()._retrieve_session_data(store_id)
+                data = super()._retrieve_session_data(store_id)
             except redis.RedisError as exc:
                 raise ServiceUnavailable(STORE_DOWN) from exc
+            if data is not None:
+                cache.put(store_id, data)
+            return data
 
-        def _upsert_session(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        def _upsert_session(self, lifetime, session, store_id: str) -> None:
+            cache.evict(store_id)
             try:
-                super()._upsert_session(*args, **kwargs)
+                super()._upsert_session(lifetime, session, store_id)
             except redis.RedisError as exc:
                 raise ServiceUnavailable(STORE_DOWN) from exc
 
         def _delete_session(self, store_id: str) -> None:
+            cache.evict(store_id)
             try:
                 super()._delete_session(store_id)
             except redis.RedisError as exc:
@@ -72,5 +83,8 @@ def _redis_sessions(app: Flask) -> SessionInterface:
     client = redis.Redis.from_url(
         app.config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2
     )
+    interface = RedisSessions(app, client=client, key_prefix=KEY_PREFIX)
+    cache = SessionCache(client, KEY_PREFIX)
     app.extensions["session_redis"] = client
-    return RedisSessions(app, client=client)
+    app.extensions["session_cache"] = cache
+    return interface

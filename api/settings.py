@@ -410,3 +410,23 @@ def _read_secret_key(path: Path) -> str:
             return key
         time.sleep(0.01)
     raise ConfigError([f"SECRET_KEY: {path} is empty or too short; delete it to regenerate."])
+
+
+def settings_table() -> str:
+    """The README's settings table, in Markdown."""
+    rows = ["| Variable | Default | What it does |", "| --- | --- | --- |"]
+    for setting in SETTINGS:
+        default = f"`{setting.default}`" if setting.default else "(empty)"
+        rows.append(f"| `{setting.name}` | {default} | {setting.help} |")
+    return "\n".join(rows)
+
+
+def env_example() -> str:
+    """The text of ``.env.example``: every setting, commented, with its default."""
+    lines = [
+        "# Copy to .env and uncomment what you change; the environment wins over this file.",
+        "# Generated from api/settings.py by `make docs`; edit the help text there.",
+    ]
+    for setting in SETTINGS:
+        lines += ["", f"# {setting.help}", f"# {setting.name}={setting.default or ''}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,78 @@
+"""The Redis session cache: a logout anywhere is seen by the next request everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.conftest import get_token
+from tests.support.services import port_open, unavailable
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def instances(make_app: Callable[..., Flask]) -> tuple[Flask, Flask]:
+    """Two app instances (as on two machines) sharing one Redis and one SECRET_KEY."""
+    if not port_open("127.0.0.1", 6379):
+        unavailable("Redis", "nothing listens on 127.0.0.1:6379")
+    first = make_app(SESSION_TYPE="redis", REDIS_URL=REDIS_URL)
+    second = make_app(SESSION_TYPE="redis", REDIS_URL=REDIS_URL)
+    yield first, second
+    for app in (first, second):
+        app.extensions["session_cache"].close()
+
+
+def restricted(client: FlaskClient, token: str) -> int:
+    return client.get("/api/restricted", headers={"Authorization": f"Bearer {token}"}).status_code
+
+
+def same_browser(app: Flask, other: FlaskClient) -> FlaskClient:
+    """A client of ``app`` holding the session cookie of ``other``."""
+    cookie = other.get_cookie("session")
+    assert cookie is not None
+    client = app.test_client()
+    client.set_cookie("session", cookie.value)
+    return client
+
+
+def test_repeated_calls_are_served_from_the_cache(instances: tuple[Flask, Flask]) -> None:
+    app, _ = instances
+    client = app.test_client()
+    token = get_token(client)
+    cache = app.extensions["session_cache"]
+    hits = cache.hits
+    assert [restricted(client, token) for _ in range(5)] == [200] * 5
+    assert cache.hits >= hits + 4
+
+
+def test_logout_on_one_instance_is_seen_at_once_by_the_other(
+    instances: tuple[Flask, Flask],
+) -> None:
+    first, second = instances
+    on_first = first.test_client()
+    token = get_token(on_first)
+    on_second = same_browser(second, on_first)
+    assert restricted(on_second, token) == 200  # cached on the second instance now
+    assert restricted(on_second, token) == 200
+    assert on_first.delete("/api/session").status_code == 200
+    assert restricted(on_second, token) == 401
+
+
+def test_lost_tracking_connection_empties_the_cache(instances: tuple[Flask, Flask]) -> None:
+    first, second = instances
+    on_first = first.test_client()
+    token = get_token(on_first)
+    on_second = same_browser(second, on_first)
+    assert restricted(on_second, token) == 200
+    cache = second.extensions["session_cache"]
+    assert cache.client_id is not None
+    # The tracking connection dies, then the logout happens: its invalidation is never sent
+    # to the second instance, which must not trust its copy any more.
+    redis.Redis.from_url(REDIS_URL).client_kill_filter(_id=cache.client_id)
+    assert on_first.delete("/api/session").status_code == 200
+    assert restricted(on_second, token) == 401
