@@ -7,7 +7,9 @@ import logging
 import re
 from datetime import UTC, datetime
 
-from flask import Flask, g, has_request_context
+from flask import Flask, has_request_context
+
+from api.requestid import current_request_id
 
 ACCESS_LOGGER = "api.access"
 APP_LOGGERS = ("api", "auth", "database")
@@ -22,7 +24,7 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Annotate, never drop."""
-        request_id = g.get("request_id") if has_request_context() else None
+        request_id = current_request_id() if has_request_context() else None
         record.request_id = request_id or NO_REQUEST
         # Access lines carry request_id in their own fields; other lines get it appended.
         record.request_tag = (
