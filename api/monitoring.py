@@ -109,8 +109,9 @@ def _health_checks(app: Flask) -> HealthChecks:
 def register_check(app: Flask, name: str, check: Check) -> None:
     """Add a readiness check: ``check()`` returns when the dependency works and raises if not.
 
-    Give the check its own short timeouts; /healthcheck reports it as failed after
-    HEALTHCHECK_TIMEOUT_SECONDS whatever it does.
+    It runs in a worker thread with no app context: capture what it needs (an engine, a
+    client) when registering. Give it its own short timeouts; /healthcheck reports it as
+    failed after HEALTHCHECK_TIMEOUT_SECONDS whatever it does.
     """
     checks = _health_checks(app)
     if name in checks.checks:
