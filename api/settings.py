@@ -63,6 +63,13 @@ def parse_bool(value: object) -> bool:
     raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
 
 
+def parse_optional_bool(value: object) -> bool | None:
+    """Like ``parse_bool``; blank means "not decided" (None)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return parse_bool(value)
+
+
 def _whole_number(value: object, minimum: int, expected: str) -> int:
     """Parse an int of at least ``minimum``; ``expected`` says what was wanted."""
     if isinstance(value, bool):
@@ -215,6 +222,39 @@ SETTINGS: tuple[Setting, ...] = (
         "Clock skew tolerated when checking exp and nbf.",
     ),
     # --- sql ---
+    Setting(
+        "DATABASE_URL",
+        "",
+        parse_str,
+        "SQLAlchemy URL of the main database, e.g. postgresql://user:pass@host:5432/app "
+        "(wins over setup_sql_db's arguments); default: SQLite file instance/app.db.",
+        secret=True,
+    ),
+    Setting(
+        "MSSQL_ODBC_DRIVER",
+        "ODBC Driver 18 for SQL Server",
+        parse_str,
+        "ODBC driver name used for MSSQL URLs that do not name one (e.g. FreeTDS).",
+    ),
+    Setting(
+        "SQL_CONNECT_TIMEOUT_SECONDS",
+        "3",
+        parse_positive_int,
+        "How long opening a database connection may take before the request gets 503.",
+    ),
+    Setting(
+        "SQL_POOL_RECYCLE_SECONDS",
+        "1800",
+        parse_positive_int,
+        "Pooled connections older than this are replaced (below the servers' idle timeouts).",
+    ),
+    Setting(
+        "SQL_CREATE_TABLES",
+        "",
+        parse_optional_bool,
+        "Create missing tables on the first request (db_create_all); default: in development "
+        "only, and never on a database managed by migrations.",
+    ),
     # --- mongodb ---
     # --- operations ---
     Setting(
