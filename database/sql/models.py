@@ -1,0 +1,160 @@
+"""Models: ``ModelBase`` (insert/update/delete that commit or explain), ``Test`` and ``Item``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Self
+
+from sqlalchemy import ColumnElement, DateTime, Index, Integer, String, Table, and_
+from sqlalchemy import inspect as inspect_object
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from database.errors import ConflictError, NotFoundError
+from database.sql.errors import translate, translated_errors
+from database.sql.extension import db
+
+__all__ = ["Item", "ModelBase", "Test"]
+
+
+def utc_now() -> datetime:
+    """Naive UTC: the same stored value on SQLite, PostgreSQL, MariaDB and MSSQL."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class ModelBase:
+    """Mixin for ``db.Model`` classes: writes commit, roll back on failure, raise meaningfully.
+
+    A unique-value clash raises ``ConflictError``, a lost or refused connection
+    ``UnavailableError``; the session is rolled back and stays usable either way.
+    """
+
+    def insert(self) -> Self:
+        """Add this record and commit."""
+        db.session.add(self)
+        return self._commit()
+
+    def update(self) -> Self:
+        """Commit the changes made to this record's attributes."""
+        db.session.add(self)
+        return self._commit()
+
+    def delete(self) -> None:
+        """Delete this record and commit."""
+        db.session.delete(self)
+        self._commit()
+
+    @classmethod
+    def get_or_raise(cls, ident: object) -> Self:
+        """The record with this primary key, or ``NotFoundError``."""
+        with translated_errors():
+            found = db.session.get(cls, ident)
+        if found is None:
+            raise NotFoundError(f"No {_label(cls)} has the id {ident}; check the id.")
+        return found
+
+    @classmethod
+    def page(cls, offset: int, limit: int) -> tuple[Sequence[Self], int]:
+        """``limit`` records from ``offset`` in primary-key order, and the total count."""
+        table = _table(cls)
+        with translated_errors():
+            total = db.session.scalar(select(db.func.count()).select_from(table)) or 0
+            query = select(cls).order_by(*table.primary_key.columns).offset(offset).limit(limit)
+            return db.session.scalars(query).all(), int(total)
+
+    def _commit(self) -> Self:
+        """Commit the session; on failure roll back and raise the data-layer error."""
+        unique_values = self._unique_values()
+        try:
+            db.session.commit()
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            if isinstance(exc, IntegrityError):
+                raise self._conflict(unique_values) from exc
+            translated = translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+        return self
+
+    def _unique_values(self) -> dict[tuple[str, ...], tuple[object, ...]]:
+        """The values this record tries to store in each unique column set, read before commit."""
+        mapper = inspect_object(type(self))
+        values = {}
+        for columns in _unique_column_sets(_table(type(self))):
+            keys = tuple(mapper.get_property_by_column(column).key for column in columns)
+            values[keys] = tuple(getattr(self, key) for key in keys)
+        return values
+
+    def _conflict(self, unique_values: dict[tuple[str, ...], tuple[object, ...]]) -> ConflictError:
+        """Name the unique value that is taken when it can be found, else a general conflict."""
+        model = type(self)
+        label = _label(model)
+        identity = inspect_object(self).identity
+        try:
+            for keys, values in unique_values.items():
+                match: list[ColumnElement[bool]] = [
+                    getattr(model, key) == value for key, value in zip(keys, values, strict=True)
+                ]
+                if identity is not None:
+                    pk = _table(model).primary_key.columns
+                    match.append(~and_(*(c == v for c, v in zip(pk, identity, strict=True))))
+                if db.session.scalar(select(1).select_from(model).where(*match).limit(1)):
+                    fields = " and ".join(keys)
+                    return ConflictError(
+                        f"This {fields} is already taken by another {label}; choose another {fields}."
+                    )
+        except SQLAlchemyError:
+            db.session.rollback()
+        return ConflictError(
+            f"The {label} conflicts with existing data (a unique value or a reference), "
+            "so nothing was saved."
+        )
+
+
+def _table(model: type) -> Table:
+    """The model's table."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def _label(model: type) -> str:
+    """How messages name a model: its class name in lower case."""
+    return model.__name__.lower()
+
+
+def _unique_column_sets(table: Table) -> list[tuple[object, ...]]:
+    """The column sets of the table's unique constraints and unique indexes."""
+    from sqlalchemy import UniqueConstraint
+
+    sets = [tuple(c.columns) for c in table.constraints if isinstance(c, UniqueConstraint)]
+    sets += [tuple(index.columns) for index in table.indexes if index.unique]
+    return sets
+
+
+class Test(ModelBase, db.Model):  # type: ignore[name-defined,misc]
+    """The model the design names: an integer id and a unique title."""
+
+    __test__ = False  # not a pytest test class, despite the name
+    __tablename__ = "test"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
+
+
+class Item(ModelBase, db.Model):  # type: ignore[name-defined,misc]
+    """The example resource behind /api/items: copy it for your own models."""
+
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    description: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(), default=utc_now, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(), default=utc_now, onupdate=utc_now, nullable=False
+    )
+
+    __table_args__ = (Index("ix_items_name", "name", unique=True),)
