@@ -6,9 +6,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Self
 
-from sqlalchemy import ColumnElement, DateTime, Index, Integer, String, Table, and_
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    and_,
+    select,
+)
 from sqlalchemy import inspect as inspect_object
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -104,7 +113,8 @@ class ModelBase:
                 if db.session.scalar(select(1).select_from(model).where(*match).limit(1)):
                     fields = " and ".join(keys)
                     return ConflictError(
-                        f"This {fields} is already taken by another {label}; choose another {fields}."
+                        f"This {fields} is already taken by another {label}; "
+                        f"choose another {fields}."
                     )
         except SQLAlchemyError:
             db.session.rollback()
@@ -127,8 +137,6 @@ def _label(model: type) -> str:
 
 def _unique_column_sets(table: Table) -> list[tuple[object, ...]]:
     """The column sets of the table's unique constraints and unique indexes."""
-    from sqlalchemy import UniqueConstraint
-
     sets = [tuple(c.columns) for c in table.constraints if isinstance(c, UniqueConstraint)]
     sets += [tuple(index.columns) for index in table.indexes if index.unique]
     return sets
