@@ -13,14 +13,17 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 import auth.auth
 from api import logs, operations, requestid, sessions
 from api.errorhandler import set_handler
+from api.monitoring import register_check
 from api.routes import register_blueprints
 from api.settings import (
+    DEVELOPMENT,
     SETTINGS_BY_NAME,
     ConfigError,
     load_or_create_secret_key,
     load_settings,
     read_environment,
 )
+from database.sql import create_tables_on_first_request, ping_check, setup_sql_db
 
 __all__ = ["ConfigError", "create_app"]
 
@@ -69,9 +72,26 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     auth.auth.init_app(app)
     _configure_cors(app)
     # Data layers and operations batteries are initialised here.
+    _init_sql(app)
     operations.init_app(app)
     register_blueprints(app)
     return app
+
+
+def _init_sql(app: Flask) -> None:
+    """The SQL database from DATABASE_URL (default: SQLite in instance/), with its health check.
+
+    To choose the database in code instead, pass it here, e.g.
+    ``setup_sql_db(app, dbtype=DBType.POSTGRESQL, username=..., password=..., host=...,
+    database_name=...)``; DATABASE_URL still wins when it is set.
+    """
+    setup_sql_db(app)
+    create_tables = app.config["SQL_CREATE_TABLES"]
+    if create_tables is None:
+        create_tables = app.config["APP_ENV"] == DEVELOPMENT and not app.testing
+    if create_tables:
+        create_tables_on_first_request(app)
+    register_check(app, "sql", ping_check(app))
 
 
 def _configure_cors(app: Flask) -> None:

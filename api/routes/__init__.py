@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
+from api.routes.items import items_bp
 from api.routes.main import main_bp
 
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint to the app."""
     app.register_blueprint(main_bp)
+    app.register_blueprint(items_bp)
