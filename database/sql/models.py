@@ -158,11 +158,9 @@ class Item(ModelBase, db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "items"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    name: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
     description: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime(), default=utc_now, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(), default=utc_now, onupdate=utc_now, nullable=False
     )
-
-    __table_args__ = (Index("ix_items_name", "name", unique=True),)
