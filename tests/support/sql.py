@@ -1,0 +1,81 @@
+"""SQL test servers: their URLs (from the tests' own variables) and throwaway test databases."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.engine import URL, make_url
+
+from database.sql.dbtype import DBType
+from tests.support.services import port_open, unavailable
+
+# The tests' own variables (not app settings); the defaults match the local servers.
+SERVER_URL_VARIABLES = {
+    DBType.POSTGRESQL: (
+        "POSTGRES_TEST_URL",
+        "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
+    ),
+    DBType.MYSQL: ("MYSQL_TEST_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql"),
+    DBType.MSSQL: ("MSSQL_URL", ""),
+}
+DEFAULT_PORTS = {DBType.POSTGRESQL: 5432, DBType.MYSQL: 3306, DBType.MSSQL: 1433}
+
+
+def server_url(kind: DBType) -> URL:
+    """The server's admin URL, or skip (fail with REQUIRE_SERVICES=1) when it is unreachable.
+
+    MSSQL is only tried when MSSQL_URL is set: no SQL Server exists on most machines, so its
+    absence is a skip even with REQUIRE_SERVICES=1.
+    """
+    variable, default = SERVER_URL_VARIABLES[kind]
+    text = os.environ.get(variable, default)
+    if not text:
+        import unittest
+
+        raise unittest.SkipTest(f"{kind.label}: set {variable} to run these tests.")
+    url = make_url(text)
+    host, port = url.host or "127.0.0.1", url.port or DEFAULT_PORTS[kind]
+    if not port_open(host, port):
+        unavailable(kind.label, f"nothing listens on {host}:{port} (set {variable})")
+    return url
+
+
+def unique_name() -> str:
+    """A database name no other run uses: test_<hex>."""
+    return f"test_{uuid.uuid4().hex}"
+
+
+def test_database_url(kind: DBType, directory: str) -> URL:
+    """A URL for a fresh, not yet created database: test_<hex> on the server, or a SQLite file."""
+    if kind is DBType.SQLITE:
+        return URL.create("sqlite", database=os.path.join(directory, f"{unique_name()}.db"))
+    return server_url(kind).set(database=unique_name())
+
+
+def drop_if_exists(url: URL) -> None:
+    """Drop the test database when it exists (cleanup that must not hide the real failure)."""
+    from sqlalchemy_utils import database_exists, drop_database
+
+    if database_exists(url):
+        drop_database(url)
+
+
+@contextmanager
+def created_database(kind: DBType, directory: str) -> Iterator[URL]:
+    """A fresh database test_<hex> (created now, with utf8mb4 on MySQL), dropped afterwards."""
+    from sqlalchemy_utils import create_database
+
+    url = test_database_url(kind, directory)
+    create_database(url, encoding="utf8mb4" if kind is DBType.MYSQL else "utf8")
+    try:
+        yield url
+    finally:
+        drop_if_exists(url)
+
+
+def plain(url: URL) -> str:
+    """The URL as a string with its password, for DATABASE_URL in tests."""
+    return url.render_as_string(hide_password=False)
