@@ -41,9 +41,9 @@ def test_healthcheck_passes_with_file_sessions(client) -> None:
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "success"
-    assert [result["name"] for result in body["results"]] == ["session_store"]
-    assert body["results"][0]["status"] == "success"
-    assert body["results"][0]["latency_ms"] >= 0
+    assert [result["name"] for result in body["results"]] == ["sql", "session_store"]
+    assert {result["status"] for result in body["results"]} == {"success"}
+    assert all(result["latency_ms"] >= 0 for result in body["results"])
 
 
 def test_healthcheck_passes_with_redis(make_app: Callable[..., Flask], redis_url: str) -> None:
@@ -51,7 +51,7 @@ def test_healthcheck_passes_with_redis(make_app: Callable[..., Flask], redis_url
     response = app.test_client().get("/healthcheck")
     assert response.status_code == 200, response.get_json()
     names = {result["name"] for result in response.get_json()["results"]}
-    assert names == {"session_store", "rate_limit_storage"}
+    assert names == {"sql", "session_store", "rate_limit_storage"}
 
 
 def test_healthcheck_fails_fast_when_redis_is_down(make_app: Callable[..., Flask]) -> None:
@@ -65,7 +65,12 @@ def test_healthcheck_fails_fast_when_redis_is_down(make_app: Callable[..., Flask
     assert body["status"] == "failure"
     assert body["error"] == 503 and body["success"] is False
     assert "session_store" in body["message"]
-    assert {result["status"] for result in body["results"]} == {"failure"}
+    statuses = {result["name"]: result["status"] for result in body["results"]}
+    assert statuses == {
+        "sql": "success",
+        "session_store": "failure",
+        "rate_limit_storage": "failure",
+    }
     text = response.get_data(as_text=True)
     assert password not in text
     assert "redis://" not in text
@@ -115,15 +120,15 @@ def test_failing_check_names_the_error_type_only(
     def broken() -> None:
         raise ConnectionError("cannot reach postgresql://admin:s3cret-pw@db.internal:5432/app")
 
-    register_check(app, "sql", broken)
+    register_check(app, "warehouse", broken)
     response = app.test_client().get("/healthcheck")
     assert response.status_code == 503
     results = {r["name"]: r for r in response.get_json()["results"]}
-    assert results["sql"]["error"] == "ConnectionError"
+    assert results["warehouse"]["error"] == "ConnectionError"
     assert results["session_store"]["status"] == "success"
     assert "s3cret-pw" not in response.get_data(as_text=True)
     assert "s3cret-pw" not in caplog.text
-    assert "health check sql failed" in caplog.text.lower()
+    assert "health check warehouse failed" in caplog.text.lower()
 
 
 def test_check_names_are_unique(app: Flask) -> None:
