@@ -9,7 +9,6 @@ from typing import Self
 from sqlalchemy import (
     ColumnElement,
     DateTime,
-    Index,
     Integer,
     String,
     Table,
