@@ -18,7 +18,7 @@ from database.errors import ConflictError, NotFoundError
 from database.sql import db, db_create_all, db_drop_all, setup_sql_db
 from database.sql.dbtype import DBType
 from database.sql.models import Item, Test
-from tests.support.sql import drop_if_exists, plain, test_database_url
+from tests.support.sql import drop_if_exists, new_database_url, plain
 
 # The cases live in a mixin so that only the per-database classes are collected; type
 # checkers see it as the TestCase it always ends up in.
@@ -34,7 +34,7 @@ class SqlCrudCases(CasesBase):
     @classmethod
     def setUpClass(cls) -> None:
         directory = tempfile.mkdtemp(prefix="sql_test_")
-        url = test_database_url(cls.kind, directory)
+        url = new_database_url(cls.kind, directory)
         cls.app = Flask(__name__, instance_path=directory)
         if cls.kind is DBType.MSSQL:
             # Keep the query of MSSQL_URL (driver, TrustServerCertificate...).

@@ -48,7 +48,7 @@ def unique_name() -> str:
     return f"test_{uuid.uuid4().hex}"
 
 
-def test_database_url(kind: DBType, directory: str) -> URL:
+def new_database_url(kind: DBType, directory: str) -> URL:
     """A URL for a fresh, not yet created database: test_<hex> on the server, or a SQLite file."""
     if kind is DBType.SQLITE:
         return URL.create("sqlite", database=os.path.join(directory, f"{unique_name()}.db"))
@@ -68,7 +68,7 @@ def created_database(kind: DBType, directory: str) -> Iterator[URL]:
     """A fresh database test_<hex> (created now, with utf8mb4 on MySQL), dropped afterwards."""
     from sqlalchemy_utils import create_database
 
-    url = test_database_url(kind, directory)
+    url = new_database_url(kind, directory)
     create_database(url, encoding="utf8mb4" if kind is DBType.MYSQL else "utf8")
     try:
         yield url
