@@ -22,7 +22,10 @@ from tests.support.sql import drop_if_exists, new_database_url, plain
 
 # The cases live in a mixin so that only the per-database classes are collected; type
 # checkers see it as the TestCase it always ends up in.
-CasesBase = unittest.TestCase if TYPE_CHECKING else object
+if TYPE_CHECKING:
+    CasesBase = unittest.TestCase
+else:
+    CasesBase = object
 
 
 class SqlCrudCases(CasesBase):

@@ -31,13 +31,13 @@ class DBType(StrEnum):
         if isinstance(value, DBType):
             return value
         text = str(value).strip().lower()
-        found = cls._value2member_map_.get(ALIASES.get(text, text))
-        if found is None:
+        try:
+            return cls(ALIASES.get(text, text))
+        except ValueError:
             raise ConfigurationError(
                 f"The database type {value!r} is not supported; use one of: {supported()} "
                 "(e.g. DBType.POSTGRESQL)."
-            )
-        return DBType(found)
+            ) from None
 
     @classmethod
     def from_backend(cls, backend: str) -> DBType:

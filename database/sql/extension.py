@@ -103,8 +103,8 @@ def setup_sql_db(
         os.makedirs(os.path.dirname(url.database), exist_ok=True)
     engine = engine_options(
         url,
-        connect_timeout=int(app.config["SQL_CONNECT_TIMEOUT_SECONDS"]),  # type: ignore[call-overload]
-        pool_recycle=int(app.config["SQL_POOL_RECYCLE_SECONDS"]),  # type: ignore[call-overload]
+        connect_timeout=int(app.config["SQL_CONNECT_TIMEOUT_SECONDS"]),
+        pool_recycle=int(app.config["SQL_POOL_RECYCLE_SECONDS"]),
     )
     engine.update(options)
     # A URL object, not a string: its repr (and so any dump of app.config) hides the password.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     DateTime,
     Integer,
@@ -134,14 +135,14 @@ def _label(model: type) -> str:
     return model.__name__.lower()
 
 
-def _unique_column_sets(table: Table) -> list[tuple[object, ...]]:
+def _unique_column_sets(table: Table) -> list[tuple[Column[Any], ...]]:
     """The column sets of the table's unique constraints and unique indexes."""
     sets = [tuple(c.columns) for c in table.constraints if isinstance(c, UniqueConstraint)]
     sets += [tuple(index.columns) for index in table.indexes if index.unique]
     return sets
 
 
-class Test(ModelBase, db.Model):  # type: ignore[name-defined,misc]
+class Test(ModelBase, db.Model):  # type: ignore[name-defined]
     """The model the design names: an integer id and a unique title."""
 
     __test__ = False  # not a pytest test class, despite the name
@@ -151,7 +152,7 @@ class Test(ModelBase, db.Model):  # type: ignore[name-defined,misc]
     title: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
 
 
-class Item(ModelBase, db.Model):  # type: ignore[name-defined,misc]
+class Item(ModelBase, db.Model):  # type: ignore[name-defined]
     """The example resource behind /api/items: copy it for your own models."""
 
     __tablename__ = "items"
