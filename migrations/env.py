@@ -14,7 +14,8 @@ UNMANAGED_TABLES = {"access_log"}
 
 config = context.config
 # Keep the app's loggers working when migrations run inside it (flask_migrate.upgrade()).
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+if config.config_file_name:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 target_db = current_app.extensions["migrate"].db
