@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format check install install-dev bench docs clean
+.PHONY: run test lint format check install install-dev bench docs mongo-dev clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=/path/to/python3.11")'
@@ -47,6 +47,10 @@ check: lint test
 ## Load-test the app under gunicorn against a bare Flask app (see README, Benchmark).
 bench: install-dev
 	$(BIN)/python bench/run.py
+
+## A local MongoDB-compatible server (SecantusDB) for the Mongo routes; prints the MONGO_URI.
+mongo-dev: install-dev
+	$(BIN)/python scripts/mongo_dev.py
 
 ## Regenerate .env.example and README's settings table from api/settings.py.
 docs: install

@@ -73,6 +73,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     _configure_cors(app)
     # Data layers and operations batteries are initialised here.
     _init_sql(app)
+    _init_mongodb(app)
     operations.init_app(app)
     register_blueprints(app)
     return app
@@ -92,6 +93,20 @@ def _init_sql(app: Flask) -> None:
     if create_tables:
         create_tables_on_first_request(app)
     register_check(app, "sql", ping_check(app))
+
+
+def _init_mongodb(app: Flask) -> None:
+    """MongoDB from MONGO_URI, with its health check; without it the Mongo routes answer 503.
+
+    To configure it in code instead, call ``setup_mongodb(app, host=..., username=...,
+    password=..., database_name=...)`` here; MONGO_URI still wins when it is set.
+    """
+    if not app.config["MONGO_URI"]:
+        return
+    from database.mongodb import setup_mongodb
+
+    helper = setup_mongodb(app)
+    register_check(app, "mongodb", helper.ping)
 
 
 def _configure_cors(app: Flask) -> None:

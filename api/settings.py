@@ -256,6 +256,26 @@ SETTINGS: tuple[Setting, ...] = (
         "only, and never on a database managed by migrations.",
     ),
     # --- mongodb ---
+    Setting(
+        "MONGO_URI",
+        "",
+        parse_str,
+        "MongoDB connection string (mongodb:// or mongodb+srv://); empty: the Mongo routes "
+        "answer 503. `make mongo-dev` starts a local server.",
+        secret=True,
+    ),
+    Setting(
+        "MONGO_DB",
+        "",
+        parse_str,
+        "Default MongoDB database; empty: the one named in MONGO_URI, else app.",
+    ),
+    Setting(
+        "MONGO_TIMEOUT_MS",
+        "2000",
+        parse_positive_int,
+        "How long to wait for a MongoDB server before answering 503 (milliseconds).",
+    ),
     # --- operations ---
     Setting(
         "LOG_FORMAT",
@@ -407,6 +427,12 @@ def _check_combinations(values: dict[str, object]) -> list[str]:
         problems.append(
             f"RATELIMIT_STORAGE_URI: the scheme '{storage.partition('://')[0]}' is not supported; "
             "use memory:// or a redis:// URL (or leave it empty to use REDIS_URL)."
+        )
+    mongo_uri = str(values.get("MONGO_URI") or "")
+    if mongo_uri and not mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
+        problems.append(
+            "MONGO_URI: it must start with mongodb:// or mongodb+srv://, "
+            "e.g. mongodb://127.0.0.1:27017/app."
         )
     if production:
         problems.extend(_check_production_secret(values["SECRET_KEY"]))

@@ -6,9 +6,11 @@ from flask import Flask
 
 from api.routes.items import items_bp
 from api.routes.main import main_bp
+from api.routes.notes import notes_bp
 
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint to the app."""
     app.register_blueprint(main_bp)
     app.register_blueprint(items_bp)
+    app.register_blueprint(notes_bp)

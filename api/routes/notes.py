@@ -1,0 +1,240 @@
+"""Example resource: a protected CRUD API over a MongoDB collection. Copy it for your own.
+
+Each caller sees only the notes of its own session (``owner``). User input never reaches a
+query unchecked: bodies and filters are validated, and keys starting with ``$`` or holding a
+``.`` are refused, so no operator can be injected.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from flask import Blueprint, Response, current_app, jsonify, url_for
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from api.validation import PageQuery, parse_body, parse_query
+from auth.auth import current_claims, requires_auth
+from database.errors import ConfigurationError, NotFoundError
+
+notes_bp = Blueprint("notes", __name__, url_prefix="/api/notes")
+
+COLLECTION = "notes"
+NOT_CONFIGURED = (
+    "MongoDB is not configured; set MONGO_URI (e.g. mongodb://127.0.0.1:27017/app), "
+    "or run `make mongo-dev` and use the MONGO_URI it prints."
+)
+FILTER_FIELDS = ("title", "tags")
+Scalar = str | int | float | bool | None
+Title = Annotated[str, Field(min_length=1, max_length=200)]
+Body = Annotated[str, Field(max_length=10_000)]
+Tags = Annotated[list[Annotated[str, Field(min_length=1, max_length=40)]], Field(max_length=20)]
+Attributes = Annotated[dict[str, Scalar], Field(max_length=50)]
+
+
+def check_keys(attributes: dict[str, Scalar]) -> dict[str, Scalar]:
+    """Keys are stored as field names: no ``$`` prefix (operators) and no ``.`` (paths)."""
+    for key in attributes:
+        if not key or key.startswith("$") or "." in key:
+            raise ValueError(
+                f"attribute names cannot be empty, start with '$' or hold '.': {key!r}"
+            )
+    return attributes
+
+
+class NoteCreate(BaseModel):
+    """Body of POST /api/notes."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: Title
+    body: Body = ""
+    tags: Tags = Field(default_factory=list)
+    attributes: Attributes = Field(default_factory=dict)
+
+    @field_validator("attributes")
+    @classmethod
+    def _keys(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
+        return check_keys(value)
+
+
+class NoteUpdate(BaseModel):
+    """Body of PATCH /api/notes/<id>: the fields to change, at least one."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: Title | None = None
+    body: Body | None = None
+    tags: Tags | None = None
+    attributes: Attributes | None = None
+
+    @field_validator("attributes")
+    @classmethod
+    def _keys(cls, value: dict[str, Scalar] | None) -> dict[str, Scalar] | None:
+        return None if value is None else check_keys(value)
+
+    @model_validator(mode="after")
+    def has_a_field(self) -> NoteUpdate:
+        """An empty body, or a null field, is most likely a mistake."""
+        if not self.model_fields_set:
+            raise ValueError("Send at least one of the fields title, body, tags or attributes.")
+        nulls = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null; leave a field out to keep it.")
+        return self
+
+
+class NoteQuery(PageQuery):
+    """``?page=&per_page=&filter={"title": ..., "tags": ...}`` for the list."""
+
+    filter: str | None = Field(default=None, max_length=1000)
+
+    @field_validator("filter")
+    @classmethod
+    def _filter(cls, value: str | None) -> str | None:
+        if value is not None:
+            user_filter(value)
+        return value
+
+
+def user_filter(text: str) -> dict[str, Scalar]:
+    """Parse ``filter``: a JSON object of exact matches on FILTER_FIELDS, plain values only."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        raise ValueError('filter must be a JSON object, e.g. {"tags": "work"}') from None
+    if not isinstance(parsed, dict):
+        raise ValueError('filter must be a JSON object, e.g. {"tags": "work"}')
+    for key, value in parsed.items():
+        if key not in FILTER_FIELDS:
+            raise ValueError(f"filter can match only {', '.join(FILTER_FIELDS)}; not {key!r}")
+        if not isinstance(value, str | int | float | bool) and value is not None:
+            raise ValueError(f"filter values must be plain values; operators are refused ({key})")
+    return parsed
+
+
+class NoteOut(BaseModel):
+    """A note as the API returns it."""
+
+    id: str
+    title: str
+    body: str
+    tags: list[str]
+    attributes: dict[str, Scalar]
+    created_at: datetime
+    updated_at: datetime
+
+
+def mongo() -> Any:
+    """The app's Mongo helper, or 503 with how to configure it."""
+    helper = current_app.extensions.get("mongodb")
+    if helper is None:
+        raise ConfigurationError(NOT_CONFIGURED)
+    return helper
+
+
+def owner() -> str:
+    """Notes belong to the caller's session."""
+    claims = current_claims()
+    assert claims is not None  # requires_auth ran
+    return claims.uid
+
+
+def to_json(document: dict[str, Any]) -> dict[str, Any]:
+    """Serialise a stored document through the output schema."""
+    return NoteOut(id=str(document["_id"]), **document).model_dump(mode="json")
+
+
+def find_own(note_id: str) -> dict[str, Any]:
+    """The caller's note with this id, or 404 (also for malformed ids and others' notes)."""
+    document = mongo().findone(COLLECTION, {"_id": _object_id(note_id), "owner": owner()})
+    if document is None:
+        raise NotFoundError(f"No note has id {note_id!r}.")
+    return document
+
+
+def _object_id(note_id: str) -> object:
+    """Only ids we issue (24 hex digits) can match; anything else is simply not found."""
+    from database.mongodb.helper import document_id
+
+    key = document_id(note_id)
+    if isinstance(key, str):
+        raise NotFoundError(f"No note has id {note_id!r}.")
+    return key
+
+
+def now() -> datetime:
+    """The time as MongoDB stores it (UTC, whole milliseconds), so answers match reads."""
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def ensure_indexes() -> None:
+    """Titles are unique per owner; created on first use, not at start-up."""
+    state = current_app.extensions.setdefault("notes_indexes", {"done": False})
+    if not state["done"]:
+        mongo().gettable(COLLECTION).create_index(
+            [("owner", 1), ("title", 1)], unique=True, name="owner_title_unique"
+        )
+        state["done"] = True
+
+
+@notes_bp.get("")
+@requires_auth()
+def list_notes() -> Response:
+    """The caller's notes, newest first, a page at a time."""
+    query = parse_query(NoteQuery)
+    match: dict[str, Any] = {"owner": owner()}
+    if query.filter:
+        match.update(user_filter(query.filter))
+    helper = mongo()
+    documents = helper.find(
+        COLLECTION, match, sort=[("_id", -1)], skip=query.offset, limit=query.per_page
+    )
+    return jsonify(
+        items=[to_json(document) for document in documents],
+        page=query.page,
+        per_page=query.per_page,
+        total=helper.count(COLLECTION, match),
+    )
+
+
+@notes_bp.get("/<note_id>")
+@requires_auth()
+def get_note(note_id: str) -> Response:
+    """One note."""
+    return jsonify(to_json(find_own(note_id)))
+
+
+@notes_bp.post("")
+@requires_auth()
+def create_note() -> tuple[Response, int, dict[str, str]]:
+    """Create a note; 409 when the caller already has one with this title."""
+    note = parse_body(NoteCreate)
+    ensure_indexes()
+    created = now()
+    document = {**note.model_dump(), "owner": owner(), "created_at": created, "updated_at": created}
+    document["_id"] = mongo().insert_row(COLLECTION, document)
+    location = url_for("notes.get_note", note_id=str(document["_id"]))
+    return jsonify(to_json(document)), 201, {"Location": location}
+
+
+@notes_bp.patch("/<note_id>")
+@requires_auth()
+def update_note(note_id: str) -> Response:
+    """Change some fields of a note."""
+    key = find_own(note_id)["_id"]
+    changes = parse_body(NoteUpdate).model_dump(exclude_unset=True)
+    ensure_indexes()
+    mongo().updatebyid(COLLECTION, key, {**changes, "updated_at": now()})
+    return jsonify(to_json(find_own(note_id)))
+
+
+@notes_bp.delete("/<note_id>")
+@requires_auth()
+def delete_note(note_id: str) -> tuple[str, int]:
+    """Delete a note."""
+    if not mongo().deleteone(COLLECTION, {"_id": _object_id(note_id), "owner": owner()}):
+        raise NotFoundError(f"No note has id {note_id!r}.")
+    return "", 204

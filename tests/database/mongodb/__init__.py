@@ -1,0 +1,1 @@
+"""Tests of database.mongodb that need no server."""
