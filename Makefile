@@ -37,6 +37,7 @@ test: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy api auth database bench scripts
 
 format: install-dev
 	$(BIN)/ruff check --fix .

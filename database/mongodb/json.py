@@ -13,7 +13,7 @@ class MongoJSONProvider(DefaultJSONProvider):
     """Flask's JSON provider that also writes ObjectId and ISO dates."""
 
     @staticmethod
-    def default(o: Any) -> Any:  # type: ignore[override]
+    def default(o: Any) -> Any:
         """Serialise what the standard encoder cannot."""
         if isinstance(o, ObjectId):
             return str(o)
