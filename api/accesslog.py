@@ -17,7 +17,7 @@ import click
 from flask import Flask, Request, Response, current_app, request
 from flask.cli import AppGroup
 
-from api.logs import ACCESS_LOGGER, mask_credentials
+from api.logs import ACCESS_LOGGER, ACCESS_TEXT, access_writer, mask_credentials
 from api.requestid import current_request_id
 from api.timing import elapsed_ms
 from auth.auth import current_claims
@@ -28,10 +28,6 @@ access_logger = logging.getLogger(ACCESS_LOGGER)
 EXTENSION = "access_log"
 # Probes and scrapes come every few seconds; they are logged at DEBUG so INFO stays readable.
 QUIET_BLUEPRINT = "monitoring"
-TEXT = (
-    '%(remote_ip)s "%(method)s %(path)s" %(status)s %(duration_ms).1fms route=%(route)s '
-    'uid=%(uid)s request_id=%(request_id)s agent="%(user_agent)s"'
-)
 ABSENT = "-"
 REDACTED = "[redacted]"
 # Query parameters whose values are never logged or stored.
@@ -226,8 +222,11 @@ def _store_opener(url: str) -> Callable[[], Store]:
     return open_store
 
 
-def init_app(app: Flask) -> None:
-    """Log every request (ACCESS_LOG) and store it (ACCESS_LOG_DB); add ``flask access-log``."""
+def init_app(app: Flask) -> Callable[[Response], None] | None:
+    """Log every request (ACCESS_LOG) and store it (ACCESS_LOG_DB); add ``flask access-log``.
+
+    Returns the per-response step for ``api.operations`` (None when both are off).
+    """
     app.cli.add_command(access_log_cli)
     log_lines = bool(app.config["ACCESS_LOG"])
     sink: AccessLogSink | None = None
@@ -237,25 +236,30 @@ def init_app(app: Flask) -> None:
             timedelta(days=app.config["ACCESS_LOG_RETENTION_DAYS"]),
         )
     if not log_lines and sink is None:
-        return
+        return None
+    writer = access_writer(app)
 
-    @app.after_request
-    def log_request(response: Response) -> Response:
+    def log_request(response: Response) -> None:
         quiet = request.blueprint == QUIET_BLUEPRINT
         level = logging.DEBUG if quiet else logging.INFO
         emit = log_lines and access_logger.isEnabledFor(level)
         store = sink is not None and not quiet
         if emit or store:
             fields = access_fields(response)
-            if emit:
+            if emit and writer is not None:
+                writer.write(level, fields)
+            elif emit:
                 # makeRecord + handle: what logger.log does, minus the stack walk for the
                 # caller's file and line, which say nothing here.
                 access_logger.handle(
-                    access_logger.makeRecord(ACCESS_LOGGER, level, __file__, 0, TEXT, fields, None)
+                    access_logger.makeRecord(
+                        ACCESS_LOGGER, level, __file__, 0, ACCESS_TEXT, fields, None
+                    )
                 )
             if store:
                 sink.put(fields)  # type: ignore[union-attr]
-        return response
+
+    return log_request
 
 
 AGE = re.compile(r"(\d+)\s*([dhm]?)")

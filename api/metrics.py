@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+from collections.abc import Callable
 
 from flask import Flask, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -69,10 +70,13 @@ class RequestMetrics:
         return generate_latest(registry)
 
 
-def init_app(app: Flask) -> None:
-    """Count every request unless METRICS_ENABLED=0; GET /metrics serves them (api.monitoring)."""
+def init_app(app: Flask) -> Callable[[Response], None] | None:
+    """Count every request unless METRICS_ENABLED=0; GET /metrics serves them (api.monitoring).
+
+    Returns the per-response step for ``api.operations`` (None when metrics are off).
+    """
     if not app.config["METRICS_ENABLED"]:
-        return
+        return None
     multiprocess_dir = str(app.config["PROMETHEUS_MULTIPROC_DIR"])
     _check_multiprocess_dir(multiprocess_dir)
     if app.config["APP_ENV"] == "production" and not app.config["METRICS_TOKEN"]:
@@ -82,8 +86,7 @@ def init_app(app: Flask) -> None:
         )
     metrics = app.extensions[EXTENSION] = RequestMetrics(multiprocess_dir)
 
-    @app.after_request
-    def count_request(response: Response) -> Response:
+    def count_request(response: Response) -> None:
         method = request.method
         rule = request.url_rule
         metrics.observe(
@@ -92,7 +95,8 @@ def init_app(app: Flask) -> None:
             response.status_code,
             elapsed_ms() / 1000.0,
         )
-        return response
+
+    return count_request
 
 
 def _check_multiprocess_dir(path: str) -> None:

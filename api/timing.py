@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterable
 from time import perf_counter
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 START_KEY = "api.request_start"
+ELAPSED_KEY = "api.elapsed_ms"
 HEADER = "Server-Timing"
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -28,22 +29,22 @@ class StartClock:
 
 def elapsed_ms() -> float:
     """Milliseconds this request has taken, fixed at the first call so every report agrees."""
-    elapsed: float | None = g.get("elapsed_ms")
+    environ = request.environ
+    elapsed: float | None = environ.get(ELAPSED_KEY)
     if elapsed is None:
-        start = request.environ.get(START_KEY)
-        elapsed = g.elapsed_ms = (perf_counter() - start) * 1000.0 if start else 0.0
+        start = environ.get(START_KEY)
+        elapsed = environ[ELAPSED_KEY] = (perf_counter() - start) * 1000.0 if start else 0.0
     return elapsed
 
 
-def init_app(app: Flask) -> None:
-    """Start the clock for every request and report it in ``Server-Timing: app;dur=<ms>``.
+def init_app(app: Flask) -> Callable[[Response], None]:
+    """Start the clock for every request; the returned step reports it in ``Server-Timing``.
 
-    Call it after the other batteries' ``init_app``: Flask runs after_request functions in
-    reverse order, so this one runs first and fixes the duration the others report.
+    ``api.operations`` runs this step before the others, so it fixes the duration they report.
     """
     app.wsgi_app = StartClock(app.wsgi_app)  # type: ignore[method-assign]
 
-    @app.after_request
-    def server_timing(response: Response) -> Response:
-        response.headers[HEADER] = f"app;dur={elapsed_ms():.2f}"
-        return response
+    def server_timing(response: Response) -> None:
+        response.headers.add(HEADER, f"app;dur={elapsed_ms():.2f}")
+
+    return server_timing

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -333,3 +335,49 @@ def test_a_dead_database_never_fails_a_request(
         assert client.get("/").status_code == 200
     finally:
         sink.close()
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_lean_writer_lines_match_the_log_formats(log_format: str) -> None:
+    from api.logs import AccessLineWriter
+
+    stream = io.StringIO()
+    writer = AccessLineWriter(stream, log_format, interval=60)
+    fields = {
+        "remote_ip": "203.0.113.9", "method": "GET", "path": "/x?token=[redacted]",
+        "route": "/x", "status": 200, "duration_ms": 1.25, "uid": "-",
+        "request_id": "abc123", "user_agent": "curl/8",
+    }  # fmt: skip
+    writer.write(logging.INFO, fields)
+    writer.write(logging.DEBUG, {**fields, "request_id": "def456"})
+    assert stream.getvalue() == ""  # buffered until the flusher (or exit) writes it
+    writer.flush()
+    first, second = stream.getvalue().splitlines()
+    if log_format == "json":
+        entry = json.loads(first)
+        assert entry["logger"] == ACCESS_LOGGER and entry["level"] == "INFO"
+        assert datetime.fromisoformat(entry["time"]).tzinfo is not None
+        assert {k: entry[k] for k in fields} == fields
+        assert json.loads(second)["level"] == "DEBUG"
+    else:
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO api\.access: 203\.0\.113\.9 "
+            r'"GET /x\?token=\[redacted\]" 200 1\.2ms route=/x uid=- request_id=abc123 '
+            r'agent="curl/8"',
+            first,
+        ), first
+        assert " DEBUG api.access: " in second
+
+
+def test_lean_writer_flushes_in_the_background() -> None:
+    from api.logs import AccessLineWriter
+
+    stream = io.StringIO()
+    writer = AccessLineWriter(stream, "text", interval=0.05)
+    writer.write(logging.INFO, dict.fromkeys(
+        ("remote_ip", "method", "path", "route", "status", "uid", "request_id", "user_agent"), "-"
+    ) | {"duration_ms": 0.5})  # fmt: skip
+    deadline = time.monotonic() + 2
+    while not stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stream.getvalue().count("\n") == 1

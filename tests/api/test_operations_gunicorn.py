@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -110,7 +111,13 @@ def test_access_log_lines_are_json(server: tuple[Server, Path]) -> None:
         f"{running.url}/", headers={"X-Request-ID": "gunicorn-json-1"}, timeout=10
     )
     assert response.status_code == 200
-    mine = [e for e in json_log(running) if e.get("request_id") == "gunicorn-json-1"]
+    # Access lines are flushed in batches (every 0.2 s): wait for ours.
+    deadline = time.monotonic() + 3
+    while True:
+        mine = [e for e in json_log(running) if e.get("request_id") == "gunicorn-json-1"]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(mine) == 1
     assert mine[0]["logger"] == "api.access"
     assert mine[0]["route"] == "/" and mine[0]["status"] == 200
