@@ -184,8 +184,7 @@ class MongoHelper:
         key = document_id(id)
         if key is _NO_MATCH:
             return UpdateCounts(0, 0)
-        result = self.gettable(table_name, db_name).update_one({"_id": key}, update)
-        return UpdateCounts(result.matched_count, result.modified_count)
+        return self._update(table_name, {"_id": key}, update, db_name, many=False)
 
     @translated
     def updateone(
@@ -196,8 +195,7 @@ class MongoHelper:
         db_name: str | None = None,
     ) -> UpdateCounts:
         """``$set`` ``values`` on the first document matching ``query``."""
-        result = self.gettable(table_name, db_name).update_one(dict(query), _set(values))
-        return UpdateCounts(result.matched_count, result.modified_count)
+        return self._update(table_name, query, _set(values), db_name, many=False)
 
     @translated
     def updatemany(
@@ -208,7 +206,15 @@ class MongoHelper:
         db_name: str | None = None,
     ) -> UpdateCounts:
         """``$set`` ``values`` on every document matching ``query``."""
-        result = self.gettable(table_name, db_name).update_many(dict(query), _set(values))
+        return self._update(table_name, query, _set(values), db_name, many=True)
+
+    def _update(
+        self, table_name: str, query: Query, update: dict[str, Any], db_name: str | None, many: bool
+    ) -> UpdateCounts:
+        """Run update_one or update_many and report its counts."""
+        collection = self.gettable(table_name, db_name)
+        run = collection.update_many if many else collection.update_one
+        result = run(dict(query), update)
         return UpdateCounts(result.matched_count, result.modified_count)
 
     @translated
