@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, jsonify, url_for
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.validation import PageQuery, parse_body, parse_query
 from auth.auth import requires_auth
@@ -54,6 +54,12 @@ class ItemOut(BaseModel):
     description: str | None
     created_at: datetime
     updated_at: datetime
+
+    @field_validator("created_at", "updated_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        """Stored as naive UTC; sent with its zone so clients do not read local time."""
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def to_json(item: Item) -> dict[str, object]:

@@ -86,6 +86,7 @@ def test_create_get_update_delete(client: FlaskClient, headers: Headers) -> None
     item = response.get_json()
     assert (item["name"], item["description"]) == ("pen", "blue")
     assert set(item) == {"id", "name", "description", "created_at", "updated_at"}
+    assert item["created_at"].endswith("Z")  # UTC, with its zone
     assert response.headers["Location"] == f"/api/items/{item['id']}"
 
     assert client.get(f"/api/items/{item['id']}", headers=headers).get_json() == item
