@@ -23,8 +23,20 @@ logger = logging.getLogger(__name__)
 UNAVAILABLE_MESSAGE = "The database is unavailable right now; try again in a moment."
 CONFLICT_MESSAGE = "The change conflicts with existing data (a value that must be unique, or a "
 CONFLICT_MESSAGE += "reference), so nothing was saved."
-# SQLite reports mistakes in the SQL as OperationalError too; those are bugs (500), not outages.
-SQLITE_PROGRAMMING_ERRORS = ("no such table", "no such column", "syntax error", "has no column")
+# SQLite and PyMySQL raise OperationalError for mistakes in the SQL too (a missing table or
+# column: a bug, 500), so their error codes decide. Only these are conditions that pass:
+# SQLite's primary result codes BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN, PROTOCOL ...
+SQLITE_OUTAGE_CODES = frozenset({5, 6, 7, 10, 13, 14, 15})
+# ... MySQL client errors (2000-2999: cannot connect, server gone away, lost connection) and
+# these server errors: too many connections (1040, 1203), shutting down (1053), access denied
+# or unknown database at connect (1044, 1045, 1049), host blocked (1129), network (1158-1161),
+# lock wait timeout and deadlock (1205, 1213), user limit (1226), read-only during a failover
+# (1290, 1836), connection killed (1927), statement timeouts (1969, 3024), idle disconnect (4031).
+MYSQL_CLIENT_ERRORS = range(2000, 3000)
+MYSQL_OUTAGE_CODES = frozenset(
+    {1040, 1044, 1045, 1049, 1053, 1129, 1158, 1159, 1160, 1161, 1203, 1205, 1213, 1226,
+     1290, 1836, 1927, 1969, 3024, 4031}
+)  # fmt: skip
 
 
 def translate(exc: SQLAlchemyError) -> DatabaseError | None:
@@ -43,9 +55,20 @@ def _is_outage(exc: SQLAlchemyError) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, OperationalError):
-        text = str(exc.orig).lower()
-        return not any(marker in text for marker in SQLITE_PROGRAMMING_ERRORS)
+        return exc.orig is None or _is_outage_code(exc.orig)
     return isinstance(exc, InterfaceError | DisconnectionError | PoolTimeoutError)
+
+
+def _is_outage_code(error: BaseException) -> bool:
+    """Whether a driver's OperationalError is an outage (psycopg2's and pyodbc's always are)."""
+    sqlite_code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        return (sqlite_code & 0xFF) in SQLITE_OUTAGE_CODES  # the low byte is the primary code
+    is_pymysql = type(error).__module__.startswith("pymysql") and error.args
+    mysql_code = error.args[0] if is_pymysql else None
+    if isinstance(mysql_code, int):
+        return mysql_code in MYSQL_CLIENT_ERRORS or mysql_code in MYSQL_OUTAGE_CODES
+    return True
 
 
 @contextmanager
