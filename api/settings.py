@@ -243,6 +243,13 @@ SETTINGS: tuple[Setting, ...] = (
         "How long opening a database connection may take before the request gets 503.",
     ),
     Setting(
+        "SQL_QUERY_TIMEOUT_SECONDS",
+        "15",
+        parse_optional_count,
+        "MySQL/MariaDB: longest wait for the server's answer before the request gets 503 (a "
+        "hung server); 0 for no limit, e.g. for a long `flask db upgrade`.",
+    ),
+    Setting(
         "SQL_POOL_RECYCLE_SECONDS",
         "1800",
         parse_positive_int,

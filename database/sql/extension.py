@@ -39,6 +39,7 @@ CONFIG_DEFAULTS: dict[str, object] = {
     "MSSQL_ODBC_DRIVER": "ODBC Driver 18 for SQL Server",
     "SQL_CONNECT_TIMEOUT_SECONDS": 3,
     "SQL_POOL_RECYCLE_SECONDS": 1800,
+    "SQL_QUERY_TIMEOUT_SECONDS": 15,
 }
 
 
@@ -105,6 +106,7 @@ def setup_sql_db(
         url,
         connect_timeout=int(app.config["SQL_CONNECT_TIMEOUT_SECONDS"]),
         pool_recycle=int(app.config["SQL_POOL_RECYCLE_SECONDS"]),
+        query_timeout=app.config["SQL_QUERY_TIMEOUT_SECONDS"],
     )
     engine.update(options)
     # A URL object, not a string: its repr (and so any dump of app.config) hides the password.

@@ -101,8 +101,15 @@ def with_driver_defaults(url: URL, odbc_driver: str) -> URL:
     return url
 
 
-def engine_options(url: URL, connect_timeout: int, pool_recycle: int) -> dict[str, object]:
-    """Pool and timeout options: a dead server costs seconds, never a hung worker."""
+def engine_options(
+    url: URL, connect_timeout: int, pool_recycle: int, query_timeout: int | None = None
+) -> dict[str, object]:
+    """Pool and timeout options: a dead or hung server costs seconds, never a hung worker.
+
+    ``query_timeout`` bounds each wait for a MySQL/MariaDB answer: PyMySQL applies
+    ``connect_timeout`` to the TCP connect only, so a server that accepts but never answers
+    (stopped process, frozen VM, proxy with nothing behind it) would otherwise hang forever.
+    """
     kind = DBType.from_backend(url.get_backend_name())
     options: dict[str, object] = {"pool_pre_ping": True}
     if kind is DBType.SQLITE:
@@ -114,6 +121,10 @@ def engine_options(url: URL, connect_timeout: int, pool_recycle: int) -> dict[st
         options["connect_args"] = {"timeout": connect_timeout}
     else:
         options["connect_args"] = {"connect_timeout": connect_timeout}
+    if kind is DBType.MYSQL and query_timeout:
+        options["connect_args"].update(  # type: ignore[attr-defined]
+            read_timeout=query_timeout, write_timeout=query_timeout
+        )
     return options
 
 

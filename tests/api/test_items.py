@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -226,3 +227,25 @@ def test_tables_are_not_created_unless_asked(
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     client = make_app(DATABASE_URL=url).test_client()  # TESTING: not created by default
     assert_error(client.get("/api/items", headers=auth_headers(client)), 500)
+
+
+def test_mysql_server_that_never_answers_gives_503(
+    make_app: Callable[..., Flask], auth_headers: Callable[[FlaskClient], Headers]
+) -> None:
+    # A listening socket that accepts connections and never says a word: a stopped MariaDB
+    # process or a proxy with nothing behind it. Without a read timeout PyMySQL waits forever.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        app = make_app(
+            DATABASE_URL=f"mysql+pymysql://root@127.0.0.1:{port}/app",
+            SQL_QUERY_TIMEOUT_SECONDS=1,
+            RATELIMIT_ENABLED=False,
+        )
+        client = app.test_client()
+        headers = auth_headers(client)
+        started = time.monotonic()
+        response = client.get("/api/items", headers=headers)
+        assert time.monotonic() - started < 5
+        assert_error(response, 503)

@@ -156,5 +156,7 @@ def test_engine_options_bound_connections_and_timeouts(tmp_path: Path) -> None:
     setup_sql_db(app, DBType.MYSQL, username="root", host="h", database_name="d", echo=False)
     options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
     assert options["pool_pre_ping"] is True and options["pool_recycle"] == 1800
-    assert options["connect_args"] == {"connect_timeout": 2}
+    assert options["connect_args"] == {
+        "connect_timeout": 2, "read_timeout": 15, "write_timeout": 15,
+    }  # fmt: skip
     assert options["echo"] is False
