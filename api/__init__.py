@@ -11,9 +11,9 @@ from flask import Request as FlaskRequest
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 import auth.auth
-from api import logs, operations, requestid, sessions
+from api import ops, sessions
 from api.errorhandler import set_handler
-from api.monitoring import register_check
+from api.ops import logs, register_check, requestid
 from api.routes import register_blueprints
 from api.settings import (
     DEVELOPMENT,
@@ -74,7 +74,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     # Data layers and operations batteries are initialised here.
     _init_sql(app)
     _init_mongodb(app)
-    operations.init_app(app)
+    ops.init_app(app)
     register_blueprints(app)
     return app
 

@@ -8,7 +8,7 @@ from http import HTTPStatus
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import Aborter, HTTPException, InternalServerError
 
-from api.requestid import current_request_id
+from api.ops.requestid import current_request_id
 from auth.errors import AuthError
 from database.errors import ConfigurationError, ConflictError, NotFoundError, UnavailableError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, session
 
-from api.ratelimit import rate_limit, token_limit
+from api.ops.ratelimit import rate_limit, token_limit
 from auth.auth import create_enc_token, requires_auth
 
 main_bp = Blueprint("main", __name__)

@@ -7,7 +7,7 @@ import time
 from flask import Flask, jsonify
 
 from api import create_app as create_api_app
-from api.ratelimit import rate_limit, token_limit
+from api.ops.ratelimit import rate_limit, token_limit
 
 SLOW_SECONDS = 0.1
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from api.ratelimit import rate_limit
+from api.ops.ratelimit import rate_limit
 from tests.support.services import free_port
 
 

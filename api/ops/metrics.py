@@ -14,8 +14,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.exceptions import NotFound
 
 from api.errorhandler import error_response
+from api.ops.timing import elapsed_ms
 from api.settings import ConfigError
-from api.timing import elapsed_ms
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +71,9 @@ class RequestMetrics:
 
 
 def init_app(app: Flask) -> Callable[[Response], None] | None:
-    """Count every request unless METRICS_ENABLED=0; GET /metrics serves them (api.monitoring).
+    """Count every request unless METRICS_ENABLED=0; GET /metrics serves them (api.ops.monitoring).
 
-    Returns the per-response step for ``api.operations`` (None when metrics are off).
+    Returns the per-response step for ``api.ops`` (None when metrics are off).
     """
     if not app.config["METRICS_ENABLED"]:
         return None

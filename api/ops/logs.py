@@ -15,7 +15,7 @@ from typing import TextIO
 
 from flask import Flask, has_request_context
 
-from api.requestid import current_request_id
+from api.ops.requestid import current_request_id
 
 ACCESS_LOGGER = "api.access"
 APP_LOGGERS = ("api", "auth", "database")

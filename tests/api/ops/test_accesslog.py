@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from api.accesslog import parse_age
-from api.logs import ACCESS_LOGGER, RequestIdFilter, make_handler, mask_credentials
+from api.ops.accesslog import parse_age
+from api.ops.logs import ACCESS_LOGGER, RequestIdFilter, make_handler, mask_credentials
 from auth.auth import decrypt
 from database.sql.access_log import AccessLogStore, access_log_table
 from tests.support.services import free_port
@@ -148,9 +148,9 @@ def test_remote_ip_trusts_only_the_configured_proxies(
 def test_unset_trusted_proxies_is_logged(
     make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture, env: str, level: str
 ) -> None:
-    caplog.set_level(logging.INFO, logger="api.proxies")
+    caplog.set_level(logging.INFO, logger="api.ops.proxies")
     make_app(APP_ENV=env)
-    records = [r for r in caplog.records if r.name == "api.proxies"]
+    records = [r for r in caplog.records if r.name == "api.ops.proxies"]
     assert [r.levelname for r in records] == [level]
     assert "TRUSTED_PROXIES is not set" in records[0].getMessage()
 
@@ -339,7 +339,7 @@ def test_a_dead_database_never_fails_a_request(
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_lean_writer_lines_match_the_log_formats(log_format: str) -> None:
-    from api.logs import AccessLineWriter
+    from api.ops.logs import AccessLineWriter
 
     stream = io.StringIO()
     writer = AccessLineWriter(stream, log_format, interval=60)
@@ -370,7 +370,7 @@ def test_lean_writer_lines_match_the_log_formats(log_format: str) -> None:
 
 
 def test_lean_writer_flushes_in_the_background() -> None:
-    from api.logs import AccessLineWriter
+    from api.ops.logs import AccessLineWriter
 
     stream = io.StringIO()
     writer = AccessLineWriter(stream, "text", interval=0.05)

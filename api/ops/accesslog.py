@@ -17,9 +17,9 @@ import click
 from flask import Flask, Request, Response, current_app, request
 from flask.cli import AppGroup
 
-from api.logs import ACCESS_LOGGER, ACCESS_TEXT, access_writer, mask_credentials
-from api.requestid import current_request_id
-from api.timing import elapsed_ms
+from api.ops.logs import ACCESS_LOGGER, ACCESS_TEXT, access_writer, mask_credentials
+from api.ops.requestid import current_request_id
+from api.ops.timing import elapsed_ms
 from auth.auth import current_claims
 
 logger = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ def _store_opener(url: str) -> Callable[[], Store]:
 def init_app(app: Flask) -> Callable[[Response], None] | None:
     """Log every request (ACCESS_LOG) and store it (ACCESS_LOG_DB); add ``flask access-log``.
 
-    Returns the per-response step for ``api.operations`` (None when both are off).
+    Returns the per-response step for ``api.ops`` (None when both are off).
     """
     app.cli.add_command(access_log_cli)
     log_lines = bool(app.config["ACCESS_LOG"])

@@ -2,7 +2,7 @@
 
 Usage on your own routes (one decorator per view; combine limits with ';')::
 
-    from api.ratelimit import rate_limit
+    from api.ops.ratelimit import rate_limit
 
     @bp.post("/api/things")
     @rate_limit("10/minute;100/hour")
@@ -27,7 +27,7 @@ from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
 from api.errorhandler import error_response
-from api.monitoring import register_check
+from api.ops.monitoring import register_check
 
 logger = logging.getLogger(__name__)
 

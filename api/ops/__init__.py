@@ -1,4 +1,8 @@
-"""The operations batteries, initialised in one place and run per response in a fixed order."""
+"""The operations batteries (logs, request ids, metrics, monitoring, rate limits, headers).
+
+Initialised in one place and run per response in a fixed order. ``rate_limit`` and
+``register_check`` are the names an app's own code uses: ``from api.ops import rate_limit``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,19 @@ from collections.abc import Callable
 
 from flask import Flask, Response
 
-from api import accesslog, metrics, monitoring, proxies, ratelimit, security_headers, timing
+from api.ops import (
+    accesslog,
+    metrics,
+    monitoring,
+    proxies,
+    ratelimit,
+    security_headers,
+    timing,
+)
+from api.ops.monitoring import register_check
+from api.ops.ratelimit import rate_limit
+
+__all__ = ["init_app", "rate_limit", "register_check"]
 
 ResponseStep = Callable[[Response], None]
 

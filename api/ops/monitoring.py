@@ -17,8 +17,8 @@ from pathlib import Path
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from api.errorhandler import error_response
-from api.logs import mask_credentials
-from api.metrics import metrics_response
+from api.ops.logs import mask_credentials
+from api.ops.metrics import metrics_response
 from api.sessions import SESSION_DIR
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ monitoring_bp = Blueprint("monitoring", __name__)
 
 EXTENSION = "healthchecks"
 UNKNOWN = "unknown"
-PROJECT_FILE = Path(__file__).resolve().parents[1] / "pyproject.toml"
+PROJECT_FILE = Path(__file__).resolve().parents[2] / "pyproject.toml"
 MAX_CHECK_THREADS = 8
 
 Check = Callable[[], object]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from flask import Flask
 
-from api.monitoring import register_check
+from api.ops.monitoring import register_check
 from tests.support.services import free_port
 
 

@@ -40,7 +40,7 @@ def elapsed_ms() -> float:
 def init_app(app: Flask) -> Callable[[Response], None]:
     """Start the clock for every request; the returned step reports it in ``Server-Timing``.
 
-    ``api.operations`` runs this step before the others, so it fixes the duration they report.
+    ``api.ops`` runs this step before the others, so it fixes the duration they report.
     """
     app.wsgi_app = StartClock(app.wsgi_app)  # type: ignore[method-assign]
 
