@@ -23,7 +23,9 @@ from api.settings import (
     load_settings,
     read_environment,
 )
+from auth.principal import current_subject
 from database.sql import create_tables_on_first_request, ping_check, setup_sql_db
+from database.sql.models import set_actor_provider
 
 __all__ = ["ConfigError", "create_app"]
 
@@ -87,6 +89,8 @@ def _init_sql(app: Flask) -> None:
     database_name=...)``; DATABASE_URL still wins when it is set.
     """
     setup_sql_db(app)
+    # Identifier columns (created_by, modified_by) name the request's Principal.
+    set_actor_provider(current_subject)
     create_tables = app.config["SQL_CREATE_TABLES"]
     if create_tables is None:
         create_tables = app.config["APP_ENV"] == DEVELOPMENT and not app.testing

@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import Aborter, HTTPException, InternalServerError
 
 from api.ops.requestid import current_request_id
-from auth.errors import AuthError
+from auth.errors import NO_CREDENTIAL_CODES, AuthError
 from database.errors import ConfigurationError, ConflictError, NotFoundError, UnavailableError
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def _auth_error(exc: AuthError) -> Response:
     headers = {}
     if exc.status_code == 401:
         # RFC 6750: no error attribute when the request had no credentials at all.
-        if exc.code in ("authorization_header_missing", "invalid_header"):
+        if exc.code in NO_CREDENTIAL_CODES:
             headers["WWW-Authenticate"] = BEARER_CHALLENGE
         else:
             headers["WWW-Authenticate"] = f'{BEARER_CHALLENGE}, error="invalid_token"'

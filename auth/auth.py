@@ -1,44 +1,53 @@
-"""Flask side of the tokens: issue one for the session, protect views, answer "who is calling"."""
+"""The public names: issue session tokens, protect views, answer "who is calling".
+
+``from auth.auth import requires_auth, create_enc_token, decrypt`` as in DESIGN.md; the rules
+of ``protected_route`` live in ``auth.policies`` and the Principal in ``auth.principal``.
+"""
 
 from __future__ import annotations
 
-import functools
-import hmac
 import uuid
 from collections.abc import Callable, Iterable
 from typing import ParamSpec, TypeVar
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, g, session
 
-from auth.errors import (
-    HEADER_MISSING,
-    PERMISSION_DENIED,
-    SESSION_INVALID,
-    TOKEN_MISSING,
-    WRONG_SCHEME,
-    AuthError,
+from auth.credentials import (
+    EXTENSION,
+    SESSION_UID,
+    AuthState,
+    auth_state,
+    authenticate,
+    bearer_token,
 )
-from auth.tokens import TokenClaims, TokenCodec
+from auth.errors import INVALID_TOKEN, AuthError
+from auth.policies import build_requirement, guard
+from auth.principal import Principal, current_principal
+from auth.tokens import AccessClaims, Claims, TokenClaims, TokenCodec
 
 __all__ = [
+    "AccessClaims",
     "AuthError",
+    "Principal",
     "TokenClaims",
+    "authenticate",
+    "bearer_token",
     "create_enc_token",
     "current_claims",
+    "current_principal",
     "decrypt",
     "init_app",
+    "requires_api_key",
     "requires_auth",
+    "role_required",
 ]
-
-EXTENSION = "auth"
-SESSION_UID = "uid"
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def init_app(app: Flask) -> TokenCodec:
-    """Derive the token keys from SECRET_KEY once and keep the codec in ``app.extensions``."""
+def init_app(app: Flask) -> AuthState:
+    """Derive the token keys from SECRET_KEY once and keep them in ``app.extensions``."""
     if EXTENSION in app.extensions:
         raise RuntimeError("auth.init_app(app) was already called for this app; call it once.")
     codec = TokenCodec(
@@ -47,14 +56,8 @@ def init_app(app: Flask) -> TokenCodec:
         ttl_seconds=app.config["TOKEN_TTL_SECONDS"],
         leeway_seconds=app.config["TOKEN_LEEWAY_SECONDS"],
     )
-    app.extensions[EXTENSION] = codec
-    return codec
-
-
-def _codec() -> TokenCodec:
-    """The current app's codec."""
-    codec: TokenCodec = current_app.extensions[EXTENSION]
-    return codec
+    state = app.extensions[EXTENSION] = AuthState(codec=codec)
+    return state
 
 
 def create_enc_token(permissions: Iterable[str] = ()) -> str:
@@ -67,57 +70,45 @@ def create_enc_token(permissions: Iterable[str] = ()) -> str:
     if not isinstance(uid, str):
         uid = uuid.uuid4().hex
         session[SESSION_UID] = uid
-    return _codec().issue(uid, permissions)
+    return auth_state().codec.issue(uid, permissions)
 
 
 def decrypt(token: str) -> str:
-    """Return the session uid inside a genuine, current token or raise ``AuthError``."""
-    return _codec().verify(token).uid
+    """Return the session uid inside a genuine, current session token or raise ``AuthError``."""
+    claims = auth_state().codec.verify(token)
+    if not isinstance(claims, TokenClaims):
+        raise AuthError(INVALID_TOKEN)
+    return claims.uid
 
 
-def bearer_token() -> str:
-    """The token from ``Authorization: Bearer <token>``; distinct errors for each header fault."""
-    header = request.headers.get("Authorization")
-    if header is None:
-        raise AuthError(HEADER_MISSING)
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        raise AuthError(WRONG_SCHEME)
-    token = token.strip()
-    if not token:
-        raise AuthError(TOKEN_MISSING)
-    return token
+def current_claims() -> Claims | None:
+    """The verified claims of this request's own token (session or access), else None.
 
-
-def authenticate(permission: str = "") -> TokenClaims:
-    """Check the request's token, its session binding and ``permission``; store the claims."""
-    claims = _codec().verify(bearer_token())
-    uid = session.get(SESSION_UID)
-    if not isinstance(uid, str) or not hmac.compare_digest(uid, claims.uid):
-        raise AuthError(SESSION_INVALID)
-    if permission and permission not in claims.permissions:
-        raise AuthError(PERMISSION_DENIED, 403)
-    g.token_claims = claims
+    For any credential (API keys and third-party tokens too) use ``current_principal()``.
+    """
+    claims: Claims | None = g.get("token_claims")
     return claims
 
 
-def current_claims() -> TokenClaims | None:
-    """The verified claims of this request, or None when it was not authenticated."""
-    return g.get("token_claims")
+def requires_auth(
+    permission: str = "", *, roles: Iterable[str] | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Protect a view: 401 without a valid credential, 403 without ``permission`` or a role.
 
-
-def requires_auth(permission: str = "") -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Protect a view: 401 (or 403 for a missing permission) before the view runs.
-
-    Errors raised by the view itself pass through untouched.
+    ``permission`` is a scope the caller must hold; ``roles``, any one of them. Every kind of
+    credential is accepted; use ``protected_route`` to choose. The view's own exceptions pass
+    through untouched.
     """
+    return guard(build_requirement(scopes=permission or None, roles=roles))
 
-    def decorator(view: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(view)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            authenticate(permission)
-            return view(*args, **kwargs)
 
-        return wrapper
+def role_required(roles: Iterable[str] | str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Protect a view for callers holding any one of ``roles`` (``role_required(["admin"])``)."""
+    return guard(build_requirement(roles=roles))
 
-    return decorator
+
+def requires_api_key(
+    scopes: Iterable[str] | str | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Protect a view for API keys only (``X-Api-Key``), holding every one of ``scopes``."""
+    return guard(build_requirement(scopes=scopes, credentials="api_key"))

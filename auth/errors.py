@@ -1,4 +1,4 @@
-"""AuthError: raised for every authentication or authorisation failure."""
+"""AuthError: raised for every authentication or authorisation failure, and its codes."""
 
 from __future__ import annotations
 
@@ -65,3 +65,41 @@ PERMISSION_DENIED = {
     "code": "permission_denied",
     "description": "The token does not grant the permission this URL needs.",
 }
+
+CREDENTIAL_NOT_ACCEPTED = {
+    "code": "credential_not_accepted",
+    "description": "This URL does not accept this kind of credential; see the API's "
+    "documentation for the credentials it takes.",
+}
+
+API_KEY_MISSING = {
+    "code": "api_key_missing",
+    "description": "This URL needs an API key; send it in the 'X-Api-Key' header.",
+}
+
+API_KEY_INVALID = {
+    "code": "api_key_invalid",
+    "description": "The API key is not valid (unknown, wrong, expired or revoked); "
+    "ask for a new one.",
+}
+
+TOKEN_REVOKED = {
+    "code": "token_revoked",
+    "description": "The token was revoked (logout, password or role change); log in again.",
+}
+
+# Codes of 401s sent to a request that carried no usable credential at all: their
+# WWW-Authenticate challenge has no error attribute (RFC 6750, section 3).
+NO_CREDENTIAL_CODES = frozenset(
+    {
+        HEADER_MISSING["code"],
+        WRONG_SCHEME["code"],
+        API_KEY_MISSING["code"],
+        CREDENTIAL_NOT_ACCEPTED["code"],
+    }
+)
+
+
+def permission_denied(message: str) -> AuthError:
+    """A 403 ``permission_denied`` whose message says what the caller lacks."""
+    return AuthError({"code": PERMISSION_DENIED["code"], "description": message}, 403)

@@ -31,9 +31,15 @@ VERIFIED_CACHE_SIZE = 4096
 KDF_SALT = b"flask-jwe-api token keys v1"
 
 
+# The "typ" claim: which kind of token this is. A token of one kind is refused wherever
+# another is expected, so a session token can never stand in for an access token.
+SESSION_TOKEN = "session"  # noqa: S105 (token kinds, not secrets)
+ACCESS_TOKEN = "access"  # noqa: S105
+
+
 @dataclass(frozen=True)
 class TokenClaims:
-    """The verified content of a token."""
+    """The verified content of a session token (bound to a server-side session's ``uid``)."""
 
     uid: str
     jti: str
@@ -42,6 +48,25 @@ class TokenClaims:
     nbf: int
     exp: int
     permissions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    """The verified content of a user's access token (one login family ``fam``)."""
+
+    sub: str
+    fam: str
+    name: str
+    jti: str
+    iss: str
+    iat: int
+    nbf: int
+    exp: int
+    roles: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+
+
+Claims = TokenClaims | AccessClaims
 
 
 def derive_key(secret: str, purpose: str) -> bytes:
@@ -81,15 +106,43 @@ class TokenCodec:
 
     def issue(self, uid: str, permissions: Iterable[str] = ()) -> str:
         """Return a compact JWE for the session ``uid``."""
+        return self._seal(
+            {"typ": SESSION_TOKEN, "uid": uid, "permissions": sorted(set(permissions))},
+            self.ttl_seconds,
+        )
+
+    def issue_access(
+        self,
+        subject: str,
+        family: str,
+        name: str,
+        roles: Iterable[str],
+        scopes: Iterable[str],
+        ttl_seconds: int,
+    ) -> str:
+        """Return a compact JWE access token for user ``subject`` in login ``family``."""
+        return self._seal(
+            {
+                "typ": ACCESS_TOKEN,
+                "sub": subject,
+                "fam": family,
+                "name": name,
+                "roles": sorted(set(roles)),
+                "scopes": sorted(set(scopes)),
+            },
+            ttl_seconds,
+        )
+
+    def _seal(self, content: dict[str, object], ttl_seconds: int) -> str:
+        """Add the registered claims, sign, then encrypt."""
         now = int(self.clock())
         claims = {
             "iss": self.issuer,
-            "uid": uid,
             "jti": uuid.uuid4().hex,
             "iat": now,
             "nbf": now,
-            "exp": now + self.ttl_seconds,
-            "permissions": sorted(set(permissions)),
+            "exp": now + ttl_seconds,
+            **content,
         }
         signed = jws.JWS(json.dumps(claims, separators=(",", ":")).encode())
         signed.add_signature(self._signing_key, alg=SIGN_ALG, protected=JWS_HEADER)
@@ -97,7 +150,7 @@ class TokenCodec:
         encrypted.add_recipient(self._encryption_key)
         return str(encrypted.serialize(compact=True))
 
-    def verify(self, token: str) -> TokenClaims:
+    def verify(self, token: str) -> Claims:
         """Return the claims of a genuine, current token or raise ``AuthError``."""
         claims = self._verify_cached(token)
         now = self.clock()
@@ -107,7 +160,7 @@ class TokenCodec:
             raise AuthError(TOKEN_EXPIRED)
         return claims
 
-    def _verify_crypto(self, token: str) -> TokenClaims:
+    def _verify_crypto(self, token: str) -> Claims:
         """Decrypt and check the signature and claim types; one error for every failure."""
         if len(token) > MAX_TOKEN_LENGTH or not COMPACT_JWE.fullmatch(token):
             raise AuthError(INVALID_TOKEN)
@@ -138,26 +191,53 @@ def _protected_header(compact: str) -> dict[str, object]:
     return header
 
 
-def _claims_from(payload: object, issuer: str) -> TokenClaims:
-    """Check the claim set we issue and build ``TokenClaims``."""
+def _claims_from(payload: object, issuer: str) -> Claims:
+    """Check the claim set we issue, by token kind, and build its claims object."""
     if not isinstance(payload, dict) or payload.get("iss") != issuer:
         raise AuthError(INVALID_TOKEN)
     numbers = [payload.get(name) for name in ("iat", "nbf", "exp")]
-    texts = [payload.get(name) for name in ("uid", "jti")]
-    permissions = payload.get("permissions", [])
-    if (
-        not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers)
-        or not all(isinstance(t, str) and t for t in texts)
-        or not isinstance(permissions, list)
-        or not all(isinstance(p, str) for p in permissions)
-    ):
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
         raise AuthError(INVALID_TOKEN)
-    return TokenClaims(
-        uid=payload["uid"],
-        jti=payload["jti"],
-        iss=issuer,
-        iat=payload["iat"],
-        nbf=payload["nbf"],
-        exp=payload["exp"],
-        permissions=tuple(permissions),
-    )
+    kind = payload.get("typ")
+    if kind == SESSION_TOKEN:
+        _require_texts(payload, "uid", "jti")
+        return TokenClaims(
+            uid=payload["uid"],
+            jti=payload["jti"],
+            iss=issuer,
+            iat=payload["iat"],
+            nbf=payload["nbf"],
+            exp=payload["exp"],
+            permissions=_text_list(payload, "permissions"),
+        )
+    if kind == ACCESS_TOKEN:
+        _require_texts(payload, "sub", "fam", "jti")
+        if not isinstance(payload.get("name"), str):
+            raise AuthError(INVALID_TOKEN)
+        return AccessClaims(
+            sub=payload["sub"],
+            fam=payload["fam"],
+            name=payload["name"],
+            jti=payload["jti"],
+            iss=issuer,
+            iat=payload["iat"],
+            nbf=payload["nbf"],
+            exp=payload["exp"],
+            roles=_text_list(payload, "roles"),
+            scopes=_text_list(payload, "scopes"),
+        )
+    raise AuthError(INVALID_TOKEN)
+
+
+def _require_texts(payload: dict[str, object], *names: str) -> None:
+    """Each claim must be a non-empty string."""
+    if not all(isinstance(payload.get(name), str) and payload.get(name) for name in names):
+        raise AuthError(INVALID_TOKEN)
+
+
+def _text_list(payload: dict[str, object], name: str) -> tuple[str, ...]:
+    """An optional claim holding a list of strings."""
+    values = payload.get(name, [])
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise AuthError(INVALID_TOKEN)
+    return tuple(values)

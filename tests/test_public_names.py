@@ -25,7 +25,7 @@ def test_app_factory_and_error_handler() -> None:
 
 
 def test_auth_names() -> None:
-    assert parameters(requires_auth) == ["permission"]
+    assert parameters(requires_auth) == ["permission", "roles"]
     assert inspect.signature(requires_auth).parameters["permission"].default == ""
     assert parameters(decrypt) == ["token"]
     assert callable(create_enc_token)

@@ -20,7 +20,7 @@ from flask.cli import AppGroup
 from api.ops.logs import ACCESS_LOGGER, ACCESS_TEXT, access_writer, mask_credentials
 from api.ops.requestid import current_request_id
 from api.ops.timing import elapsed_ms
-from auth.auth import current_claims
+from auth.principal import current_principal
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger(ACCESS_LOGGER)
@@ -61,7 +61,7 @@ def access_fields(response: Response) -> dict[str, object]:
     """What is known about this request: never headers, cookies, tokens or bodies."""
     req: Request = request._get_current_object()  # type: ignore[attr-defined]
     rule = req.url_rule
-    claims = current_claims()
+    principal = current_principal()
     return {
         "remote_ip": req.remote_addr or ABSENT,
         "method": req.method,
@@ -69,7 +69,7 @@ def access_fields(response: Response) -> dict[str, object]:
         "route": rule.rule if rule is not None else ABSENT,
         "status": response.status_code,
         "duration_ms": round(elapsed_ms(), 2),
-        "uid": claims.uid if claims is not None else ABSENT,
+        "uid": principal.subject if principal is not None else ABSENT,
         "request_id": current_request_id(),
         "user_agent": _printable(req.environ.get("HTTP_USER_AGENT", ""), MAX_USER_AGENT) or ABSENT,
     }

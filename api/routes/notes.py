@@ -15,7 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, url_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.validation import PageQuery, parse_body, parse_query
-from auth.auth import current_claims, requires_auth
+from auth.auth import current_principal, requires_auth
 from database.errors import ConfigurationError, NotFoundError
 
 notes_bp = Blueprint("notes", __name__, url_prefix="/api/notes")
@@ -135,10 +135,10 @@ def mongo() -> Any:
 
 
 def owner() -> str:
-    """Notes belong to the caller's session."""
-    claims = current_claims()
-    assert claims is not None  # requires_auth ran
-    return claims.uid
+    """Notes belong to the caller (a session's uid, a user's id, an API key's owner...)."""
+    principal = current_principal()
+    assert principal is not None  # requires_auth ran
+    return principal.subject
 
 
 def to_json(document: dict[str, Any]) -> dict[str, Any]:

@@ -114,6 +114,7 @@ def setup_sql_db(
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine
     app.config.setdefault("SQLALCHEMY_TRACK_MODIFICATIONS", False)
 
+    import database.sql.identity  # (registers the accounts' tables)
     import database.sql.models  # noqa: F401 (registers the models' tables in db.metadata)
 
     db.init_app(app)

@@ -1,8 +1,10 @@
-"""Models: ``ModelBase`` (insert/update/delete that commit or explain), ``Test`` and ``Item``."""
+"""Models: ``ModelBase`` (insert/update/delete that commit or explain), the ``Identifier``
+mixin, ``Test`` and ``Item``; the accounts' models are in ``database.sql.identity``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -24,8 +26,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from database.errors import ConflictError, NotFoundError
 from database.sql.errors import translate, translated_errors
 from database.sql.extension import db
+from database.sql.types import UTCDateTime, aware_utc_now
 
-__all__ = ["Item", "ModelBase", "Test"]
+__all__ = ["Identifier", "Item", "ModelBase", "Test", "current_actor", "set_actor_provider"]
+
+SYSTEM_ACTOR = "system"
+_actor_provider: Callable[[], str | None] = lambda: None  # noqa: E731
 
 
 def utc_now() -> datetime:
@@ -122,6 +128,44 @@ class ModelBase:
             f"The {label} conflicts with existing data (a unique value or a reference), "
             "so nothing was saved."
         )
+
+
+def set_actor_provider(provider: Callable[[], str | None]) -> None:
+    """Tell ``Identifier`` who is acting: ``provider()`` returns the caller's subject or None.
+
+    The app sets it once (api/__init__.py) to read the request's Principal; the data layer
+    itself knows nothing of requests.
+    """
+    global _actor_provider
+    _actor_provider = provider
+
+
+def current_actor() -> str:
+    """Who is writing: the request's Principal subject, else ``system`` (CLI, jobs, tests)."""
+    return _actor_provider() or SYSTEM_ACTOR
+
+
+def new_uuid() -> str:
+    """A random UUID as its 36-character string."""
+    return str(uuid.uuid4())
+
+
+class Identifier:
+    """Mixin: a string UUID primary key and who/when columns, kept by SQLAlchemy itself.
+
+    ``created`` and ``modified`` are timezone-aware UTC; ``created_by`` and ``modified_by``
+    hold the subject of the Principal making the request (``system`` outside a request).
+    """
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    created: Mapped[datetime] = mapped_column(UTCDateTime(), default=aware_utc_now, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(255), default=current_actor, nullable=False)
+    modified: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=aware_utc_now, onupdate=aware_utc_now, nullable=False
+    )
+    modified_by: Mapped[str] = mapped_column(
+        String(255), default=current_actor, onupdate=current_actor, nullable=False
+    )
 
 
 def _table(model: type) -> Table:

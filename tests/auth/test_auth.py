@@ -89,7 +89,7 @@ def test_token_time_window(
     app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch, shift: int, code: str
 ) -> None:
     token = get_token(client)
-    codec = app.extensions["auth"]
+    codec = app.extensions["auth"].codec
     real_clock = codec.clock
     monkeypatch.setattr(codec, "clock", lambda: real_clock() + shift)
     assert_401(restricted(client, token), code)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
+import database.sql.identity  # (the accounts' models fill db.metadata too)
 import database.sql.models  # noqa: F401 (the models fill db.metadata)
 from database.sql import db
 from database.sql.dbtype import DBType

@@ -1,0 +1,220 @@
+"""A per-process cache kept exact by Redis invalidation messages (``CLIENT TRACKING``).
+
+Checking on every protected call that a session, a login family or an API key is still
+valid would cost a round trip to Redis or the database. With server-assisted client-side
+caching (Redis 6+ ``CLIENT TRACKING`` in broadcast mode), Redis pushes the name of every key
+under a prefix that changes or disappears, anywhere in the deployment, to every process.
+Before each lookup the process applies the pushes already on its socket, so a change made by
+any worker or instance (a logout, a revocation) is seen by the next request everywhere; only
+entries untouched since their last read are served from memory. If the tracking connection
+fails, the cache is emptied and lookups go to the source until it is back.
+
+A cached value need not come from Redis: a value loaded from the database is cached under a
+key whose Redis counterpart ``<prefix><key>`` is written whenever the value changes
+(``publish``), so the write is the invalidation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import redis
+from flask import Flask
+
+logger = logging.getLogger(__name__)
+
+REDIS_EXTENSION = "auth_redis"
+MAX_ENTRIES = 10_000
+# Upper bound on how long a copy is trusted even without news from Redis (key expiry is
+# reported by Redis too, but only when it actually removes the key).
+MAX_AGE_SECONDS = 30.0
+
+
+class TrackedCache:
+    """Values by key, each dropped when Redis reports a change of ``<prefix><key>`` (RESP3).
+
+    A miss is answered from the source, then stored with the ``stamp()`` taken before the
+    source was read: ``put`` ignores it if any invalidation arrived in between, so a value
+    read just before a concurrent revocation is never kept.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        key_prefix: str,
+        max_entries: int = MAX_ENTRIES,
+        max_age_seconds: float = MAX_AGE_SECONDS,
+    ) -> None:
+        self._client = client
+        self._prefix = key_prefix
+        self._max_entries = max_entries
+        self._max_age = max_age_seconds
+        self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._connection: redis.connection.AbstractConnection | None = None
+        self._pid = os.getpid()
+        self._unsupported = False
+        self._generation = 0
+        self.client_id: int | None = None
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def prefix(self) -> str:
+        """The Redis key prefix whose changes empty entries of this cache."""
+        return self._prefix
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The cached value, or ``default`` when the source must be asked."""
+        with self._lock:
+            if self._sync():
+                entry = self._entries.get(key)
+                if entry is not None and entry[0] > time.monotonic():
+                    self.hits += 1
+                    return self._copy(entry[1])
+            self.misses += 1
+            return default
+
+    def stamp(self) -> int:
+        """Take this before reading the source after a miss; give it to ``put``."""
+        with self._lock:
+            return self._generation
+
+    def put(self, key: str, value: Any, stamp: int | None = None) -> None:
+        """Remember a value just read from the source.
+
+        Only while invalidations are being received, and only when no invalidation arrived
+        since ``stamp`` (when given).
+        """
+        with self._lock:
+            if self._connection is None:
+                return
+            if stamp is not None and stamp != self._generation:
+                return
+            self._entries[key] = (time.monotonic() + self._max_age, self._copy(value))
+            self._entries.move_to_end(key)
+            if len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+
+    def evict(self, key: str) -> None:
+        """Forget one entry (this process is about to change it)."""
+        with self._lock:
+            self._entries.pop(key, None)
+            self._generation += 1
+
+    def publish(self, key: str, ttl_seconds: int) -> None:
+        """Tell every process that ``key`` changed: write ``<prefix><key>`` (kept ``ttl``).
+
+        Call it after the change is committed at the source. Raises ``redis.RedisError``
+        when Redis cannot be written, so the caller can refuse to report success.
+        """
+        self.evict(key)
+        self._client.set(self._prefix + key, str(time.time()), ex=max(1, int(ttl_seconds)))
+
+    def _copy(self, value: Any) -> Any:
+        """What is stored and handed out; subclasses holding mutable values copy them."""
+        return value
+
+    def _entry_key(self, redis_key: str) -> str:
+        """The cache key an invalidated Redis key stands for: the key without the prefix."""
+        return redis_key[len(self._prefix) :]
+
+    def close(self) -> None:
+        """Drop the tracking connection and every copy."""
+        with self._lock:
+            self._reset()
+
+    def _sync(self) -> bool:
+        """Apply pending invalidations; False when the cache cannot be trusted right now."""
+        if self._unsupported:
+            return False
+        if self._pid != os.getpid():  # forked (gunicorn --preload): never share the socket
+            self._connection, self._pid = None, os.getpid()
+            self._entries.clear()
+            self._generation += 1
+        try:
+            if self._connection is None:
+                self._connect()
+            connection = self._connection
+            assert connection is not None
+            while connection.can_read(timeout=0):
+                connection.read_response(push_request=True)
+        except redis.ResponseError as exc:
+            self._unsupported = True
+            self._reset()
+            logger.warning(
+                "Redis refused CLIENT TRACKING (%s); session lookups stay uncached.", exc
+            )
+            return False
+        except (redis.RedisError, OSError):
+            self._reset()
+            return False
+        return True
+
+    def _connect(self) -> None:
+        """Open a RESP3 connection that receives every change of a session key."""
+        pool = self._client.connection_pool
+        kwargs = {**pool.connection_kwargs, "protocol": 3}
+        connection = pool.connection_class(**kwargs)
+        connection.connect()
+        connection._parser.set_invalidation_push_handler(self._on_invalidate)
+        connection.send_command("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", self._prefix)
+        connection.read_response()
+        connection.send_command("CLIENT", "ID")
+        self.client_id = int(connection.read_response())
+        # Anything cached before this point may have changed unseen.
+        self._entries.clear()
+        self._connection = connection
+
+    def _on_invalidate(self, message: list[Any]) -> None:
+        """``["invalidate", [keys]]``; a null key list means the whole database was flushed."""
+        self._generation += 1
+        keys = message[1] if len(message) > 1 else None
+        if keys is None:
+            self._entries.clear()
+            return
+        for key in keys:
+            name = key.decode() if isinstance(key, bytes) else key
+            self._entries.pop(self._entry_key(name), None)
+
+    def _reset(self) -> None:
+        """Forget everything; the next lookup reconnects."""
+        self._generation += 1
+        self._entries.clear()
+        if self._connection is not None:
+            with contextlib.suppress(redis.RedisError, OSError):
+                self._connection.disconnect()
+            self._connection = None
+
+
+def redis_client(app: Flask) -> redis.Redis | None:
+    """The app's shared Redis client for auth state (REDIS_URL), or None without Redis.
+
+    Short timeouts: an unreachable Redis costs a request about two seconds, never a worker.
+    """
+    url = str(app.config.get("REDIS_URL") or "")
+    if not url:
+        return None
+    client: redis.Redis | None = app.extensions.get(REDIS_EXTENSION)
+    if client is None:
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        app.extensions[REDIS_EXTENSION] = client
+    return client
+
+
+def tracked_cache(app: Flask, key_prefix: str, **options: Any) -> TrackedCache | None:
+    """A ``TrackedCache`` on the app's Redis under ``key_prefix``, or None without Redis.
+
+    Without Redis there is no way to hear about changes made by other processes, so callers
+    then ask the source (the database) on every lookup.
+    """
+    client = redis_client(app)
+    if client is None:
+        return None
+    return TrackedCache(client, key_prefix, **options)
