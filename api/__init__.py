@@ -10,6 +10,7 @@ from flask import Flask
 from flask import Request as FlaskRequest
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
+import auth.apikeys
 import auth.auth
 from api import ops, sessions
 from api.errorhandler import set_handler
@@ -76,6 +77,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     # Data layers and operations batteries are initialised here.
     _init_sql(app)
     _init_mongodb(app)
+    auth.apikeys.init_app(app)
     ops.init_app(app)
     register_blueprints(app)
     return app

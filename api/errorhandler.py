@@ -26,6 +26,14 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     ConflictError: 409,
     UnavailableError: 503,
     ConfigurationError: 503,
+    # Python's own: a refused action (403) and a route that is declared but not built (501).
+    PermissionError: 403,
+    NotImplementedError: 501,
+}
+# Default messages for exceptions raised without one.
+DEFAULT_MESSAGES = {
+    403: "You do not have permission to do this.",
+    501: "This operation is not implemented yet.",
 }
 
 
@@ -103,7 +111,10 @@ def _any_error(exc: BaseException) -> Response:
         if isinstance(exc, exc_type):
             if status >= 500:
                 logger.warning("%s: %s", type(exc).__name__, exc)
-            return error_response(status, str(exc))
+            if isinstance(exc, OSError) and exc.errno is not None:
+                break  # a PermissionError from the operating system is a bug, not a refusal
+            message = str(exc) if exc.args else DEFAULT_MESSAGES.get(status, INTERNAL_ERROR_MESSAGE)
+            return error_response(status, message)
     logger.error(
         "Unhandled %s (request_id=%s)",
         type(exc).__name__,

@@ -221,6 +221,33 @@ SETTINGS: tuple[Setting, ...] = (
         parse_positive_int,
         "Clock skew tolerated when checking exp and nbf.",
     ),
+    # --- api keys ---
+    Setting(
+        "API_KEY_TTL_DAYS",
+        "90",
+        parse_positive_int,
+        "Lifetime of a new API key when none is given (every key expires).",
+    ),
+    Setting(
+        "API_KEY_MAX_TTL_DAYS",
+        "365",
+        parse_positive_int,
+        "Longest lifetime an API key may be given.",
+    ),
+    Setting(
+        "ACCEPTED_API_KEY",
+        "",
+        parse_str,
+        "One shared API key accepted in X-Api-Key besides the stored keys (the seeds' single-key "
+        "mode); at least 32 random characters. Empty: off.",
+        secret=True,
+    ),
+    Setting(
+        "ACCEPTED_API_KEY_SCOPES",
+        "",
+        parse_str,
+        "Space-separated scopes granted to ACCEPTED_API_KEY, e.g. 'items:read items:write'.",
+    ),
     # --- sql ---
     Setting(
         "DATABASE_URL",
@@ -441,6 +468,15 @@ def _check_combinations(values: dict[str, object]) -> list[str]:
             "MONGO_URI: it must start with mongodb:// or mongodb+srv://, "
             "e.g. mongodb://127.0.0.1:27017/app."
         )
+    ttl, max_ttl = values["API_KEY_TTL_DAYS"], values["API_KEY_MAX_TTL_DAYS"]
+    if isinstance(ttl, int) and isinstance(max_ttl, int) and ttl > max_ttl:
+        problems.append(
+            "API_KEY_TTL_DAYS: it is longer than API_KEY_MAX_TTL_DAYS; lower it or raise the "
+            "maximum."
+        )
+    accepted = str(values["ACCEPTED_API_KEY"] or "")
+    if accepted and (production or len(accepted) < SECRET_KEY_MIN_BYTES):
+        problems.extend(_check_production_secret(accepted, "ACCEPTED_API_KEY"))
     if production:
         problems.extend(_check_production_secret(values["SECRET_KEY"]))
         if values["FLASK_DEBUG"]:
@@ -448,16 +484,16 @@ def _check_combinations(values: dict[str, object]) -> list[str]:
     return problems
 
 
-def _check_production_secret(secret_key: object) -> list[str]:
-    """Production needs a real SECRET_KEY: set, long enough, not copied from an example."""
+def _check_production_secret(secret_key: object, name: str = "SECRET_KEY") -> list[str]:
+    """A real secret: set, long enough, not copied from an example."""
     hint = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
     if not secret_key:
-        return [f"SECRET_KEY: production needs it set; {hint}."]
+        return [f"{name}: production needs it set; {hint}."]
     text = str(secret_key)
     if len(text.encode()) < SECRET_KEY_MIN_BYTES:
-        return [f"SECRET_KEY: it must be at least {SECRET_KEY_MIN_BYTES} bytes long; {hint}."]
+        return [f"{name}: it must be at least {SECRET_KEY_MIN_BYTES} bytes long; {hint}."]
     if any(marker in text.lower() for marker in PLACEHOLDER_MARKERS):
-        return [f"SECRET_KEY: it looks like a placeholder from an example; {hint}."]
+        return [f"{name}: it looks like a placeholder from an example; {hint}."]
     return []
 
 

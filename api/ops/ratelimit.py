@@ -8,8 +8,11 @@ Usage on your own routes (one decorator per view; combine limits with ';')::
     @rate_limit("10/minute;100/hour")
     def create_thing(): ...
 
-Limits count per client IP (see TRUSTED_PROXIES) in memory, or in Redis when REDIS_URL (or
-RATELIMIT_STORAGE_URI) is set, so that every worker and instance shares them.
+Limits count per caller: per API key, user or third-party subject when the request was
+authenticated before the limit is checked (put ``@rate_limit`` below the auth decorator),
+else per client IP (see TRUSTED_PROXIES). Session tokens are free to obtain, so they count per
+IP too. Counters live in memory, or in Redis when REDIS_URL (or RATELIMIT_STORAGE_URI) is
+set, so that every worker and instance shares them.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from flask_limiter.util import get_remote_address
 
 from api.errorhandler import error_response
 from api.ops.monitoring import register_check
+from auth.principal import SESSION, current_principal
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +90,14 @@ def rate_limit(
     return decorator
 
 
+def caller_key() -> str:
+    """What a limit counts by: the authenticated Principal, else the client IP."""
+    principal = current_principal()
+    if principal is None or principal.kind == SESSION:
+        return f"ip:{get_remote_address()}"
+    return f"{principal.kind}:{principal.credential_id or principal.subject}"
+
+
 def token_limit() -> str:
     """RATELIMIT_TOKEN: the limit on GET /api/public."""
     return str(current_app.config["RATELIMIT_TOKEN"])
@@ -118,7 +130,7 @@ def init_app(app: Flask) -> None:
     uri = storage_uri(app.config)
     shared = not uri.startswith(MEMORY)
     limiter = Limiter(
-        get_remote_address,
+        caller_key,
         storage_uri=uri,
         storage_options=dict(REDIS_OPTIONS) if shared else {},
         key_prefix=str(app.config["RATELIMIT_KEY_PREFIX"]),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, jsonify, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from api.conditional import check_if_match, conditional, tagged
 from api.validation import PageQuery, parse_body, parse_query
 from auth.auth import requires_auth
 from database.sql.models import Item
@@ -70,22 +71,24 @@ def to_json(item: Item) -> dict[str, object]:
 @items_bp.get("")
 @requires_auth()
 def list_items() -> Response:
-    """One page of items, oldest first, with the total count."""
+    """One page of items, oldest first, with the total count (ETag: 304 when unchanged)."""
     query = parse_query(PageQuery)
     items, total = Item.page(query.offset, query.per_page)
-    return jsonify(
-        items=[to_json(item) for item in items],
-        page=query.page,
-        per_page=query.per_page,
-        total=total,
-    )
+    page = {
+        "items": [to_json(item) for item in items],
+        "page": query.page,
+        "per_page": query.per_page,
+        "total": total,
+    }
+    return conditional(jsonify(page), page)
 
 
 @items_bp.get("/<int:item_id>")
 @requires_auth()
 def get_item(item_id: int) -> Response:
-    """One item, or 404."""
-    return jsonify(to_json(Item.get_or_raise(item_id)))
+    """One item, or 404 (ETag: 304 when unchanged)."""
+    data = to_json(Item.get_or_raise(item_id))
+    return conditional(jsonify(data), data)
 
 
 @items_bp.post("")
@@ -101,17 +104,22 @@ def create_item() -> tuple[Response, int, dict[str, str]]:
 @items_bp.patch("/<int:item_id>")
 @requires_auth()
 def update_item(item_id: int) -> Response:
-    """Change the fields sent; 404 for an unknown id, 409 when the new name is taken."""
+    """Change the fields sent; 404 for an unknown id, 409 when the new name is taken, 412 when
+    ``If-Match`` names an older version."""
     data = parse_body(ItemUpdate)
-    item = Item.get_or_raise(item_id)
+    item = Item.get_or_raise(item_id, for_update=bool(request.if_match))
+    check_if_match(to_json(item))
     for field, value in data.model_dump(exclude_unset=True).items():
         setattr(item, field, value)
-    return jsonify(to_json(item.update()))
+    changed = to_json(item.update())
+    return tagged(jsonify(changed), changed)
 
 
 @items_bp.delete("/<int:item_id>")
 @requires_auth()
 def delete_item(item_id: int) -> tuple[str, int]:
-    """Delete an item: 204, or 404 for an unknown id."""
-    Item.get_or_raise(item_id).delete()
+    """Delete an item: 204, 404 for an unknown id, 412 when ``If-Match`` names an older version."""
+    item = Item.get_or_raise(item_id, for_update=bool(request.if_match))
+    check_if_match(to_json(item))
+    item.delete()
     return "", 204

@@ -11,9 +11,11 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from flask import Blueprint, Response, current_app, jsonify, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from werkzeug.exceptions import PreconditionFailed
 
+from api.conditional import STALE, check_if_match, conditional, tagged
 from api.validation import PageQuery, parse_body, parse_query
 from auth.auth import current_principal, requires_auth
 from database.errors import ConfigurationError, NotFoundError
@@ -154,6 +156,17 @@ def find_own(note_id: str) -> dict[str, Any]:
     return document
 
 
+def write_target(note_id: str) -> dict[str, Any]:
+    """The filter a write goes through: the caller's note (404 if none), and with ``If-Match``
+    the version the client read, so a change made in between is never overwritten (412)."""
+    current = find_own(note_id)
+    target = {"_id": current["_id"], "owner": current["owner"]}
+    if request.if_match:
+        check_if_match(to_json(current))
+        target["updated_at"] = current["updated_at"]
+    return target
+
+
 def _object_id(note_id: str) -> object:
     """Only ids we issue (24 hex digits) can match; anything else is simply not found."""
     from database.mongodb.helper import document_id
@@ -192,19 +205,21 @@ def list_notes() -> Response:
     documents = helper.find(
         COLLECTION, match, sort=[("_id", -1)], skip=query.offset, limit=query.per_page
     )
-    return jsonify(
-        items=[to_json(document) for document in documents],
-        page=query.page,
-        per_page=query.per_page,
-        total=helper.count(COLLECTION, match),
-    )
+    page = {
+        "items": [to_json(document) for document in documents],
+        "page": query.page,
+        "per_page": query.per_page,
+        "total": helper.count(COLLECTION, match),
+    }
+    return conditional(jsonify(page), page)
 
 
 @notes_bp.get("/<note_id>")
 @requires_auth()
 def get_note(note_id: str) -> Response:
-    """One note."""
-    return jsonify(to_json(find_own(note_id)))
+    """One note (ETag: 304 when unchanged)."""
+    data = to_json(find_own(note_id))
+    return conditional(jsonify(data), data)
 
 
 @notes_bp.post("")
@@ -223,18 +238,20 @@ def create_note() -> tuple[Response, int, dict[str, str]]:
 @notes_bp.patch("/<note_id>")
 @requires_auth()
 def update_note(note_id: str) -> Response:
-    """Change some fields of a note."""
-    key = find_own(note_id)["_id"]
+    """Change some fields of a note; 412 when ``If-Match`` names an older version."""
+    target = write_target(note_id)
     changes = parse_body(NoteUpdate).model_dump(exclude_unset=True)
     ensure_indexes()
-    mongo().updatebyid(COLLECTION, key, {**changes, "updated_at": now()})
-    return jsonify(to_json(find_own(note_id)))
+    if not mongo().updateone(COLLECTION, target, {**changes, "updated_at": now()}).matched:
+        raise PreconditionFailed(STALE)
+    changed = to_json(find_own(note_id))
+    return tagged(jsonify(changed), changed)
 
 
 @notes_bp.delete("/<note_id>")
 @requires_auth()
 def delete_note(note_id: str) -> tuple[str, int]:
-    """Delete a note."""
-    if not mongo().deleteone(COLLECTION, {"_id": _object_id(note_id), "owner": owner()}):
-        raise NotFoundError(f"No note has id {note_id!r}.")
+    """Delete a note; 412 when ``If-Match`` names an older version."""
+    if not mongo().deleteone(COLLECTION, write_target(note_id)):
+        raise PreconditionFailed(STALE)
     return "", 204

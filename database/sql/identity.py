@@ -6,7 +6,7 @@ scopes) are in ``auth/`` services, shared by the API, the CLI and the admin page
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -18,6 +18,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Update,
+    or_,
+    select,
     update,
 )
 from sqlalchemy.engine import CursorResult
@@ -158,15 +161,19 @@ class RefreshFamily(ModelBase, db.Model):  # type: ignore[name-defined]
             )
             .execution_options(synchronize_session=False)
         )
-        with translated_errors():
-            try:
-                result: CursorResult[Any] = db.session.execute(statement)  # type: ignore[assignment]
-                won = result.rowcount == 1
-                db.session.commit()
-            except Exception:
-                db.session.rollback()
-                raise
-        return won
+        return _execute_committed(statement) == 1
+
+
+def _execute_committed(statement: Update) -> int:
+    """Run one UPDATE in its own commit; return how many rows it changed."""
+    with translated_errors():
+        try:
+            result: CursorResult[Any] = db.session.execute(statement)  # type: ignore[assignment]
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+    return int(result.rowcount)
 
 
 class ApiKey(ModelBase, db.Model):  # type: ignore[name-defined]
@@ -206,3 +213,40 @@ class ApiKey(ModelBase, db.Model):  # type: ignore[name-defined]
     def scope_set(self) -> frozenset[str]:
         """The scopes the key was created with (before the owner's cap)."""
         return split_scopes(self.scopes)
+
+    @classmethod
+    def lookup(cls, key_id: str) -> ApiKey | None:
+        """The key with this id, with its owner, or None."""
+        with translated_errors():
+            return db.session.get(cls, key_id)
+
+    @classmethod
+    def listed(cls, owner_user_id: str | None, include_revoked: bool) -> list[ApiKey]:
+        """Keys, newest first: one owner's (when given), revoked ones only when asked."""
+        query = select(cls).order_by(cls.created_at.desc(), cls.id)
+        if owner_user_id is not None:
+            query = query.where(cls.owner_user_id == owner_user_id)
+        if not include_revoked:
+            query = query.where(cls.revoked_at.is_(None))
+        with translated_errors():
+            return list(db.session.scalars(query))
+
+    @classmethod
+    def ids_of_owner(cls, user_id: str) -> list[str]:
+        """The ids of every key of a user."""
+        with translated_errors():
+            return list(db.session.scalars(select(cls.id).where(cls.owner_user_id == user_id)))
+
+    @classmethod
+    def touch(cls, key_id: str, now: datetime, interval: timedelta) -> None:
+        """Set ``last_used_at`` unless it was set less than ``interval`` ago (one UPDATE)."""
+        statement = (
+            update(cls)
+            .where(
+                cls.id == key_id,
+                or_(cls.last_used_at.is_(None), cls.last_used_at < now - interval),
+            )
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        _execute_committed(statement)

@@ -62,10 +62,14 @@ class ModelBase:
         self._commit()
 
     @classmethod
-    def get_or_raise(cls, ident: object) -> Self:
-        """The record with this primary key, or ``NotFoundError``."""
+    def get_or_raise(cls, ident: object, for_update: bool = False) -> Self:
+        """The record with this primary key, or ``NotFoundError``.
+
+        ``for_update`` locks the row until the next commit (PostgreSQL, MariaDB, MSSQL), so a
+        check made on it (e.g. ``If-Match``) still holds when the change is written.
+        """
         with translated_errors():
-            found = db.session.get(cls, ident)
+            found = db.session.get(cls, ident, with_for_update=for_update or None)
         if found is None:
             raise NotFoundError(f"No {_label(cls)} has the id {ident}; check the id.")
         return found

@@ -55,6 +55,10 @@ def app(make_app: Callable[..., Flask]) -> Flask:
         "conflict": ConflictError("A thing named 'x' already exists."),
         "unavailable": UnavailableError("The database is unavailable; try again shortly."),
         "unconfigured": ConfigurationError("MongoDB is not configured; set MONGO_URI."),
+        "permission": PermissionError("Only the note's author may archive it."),
+        "permission-bare": PermissionError(),
+        "not-implemented": NotImplementedError("Exports are not implemented yet."),
+        "os-permission": PermissionError(13, "Permission denied", "/srv/app/secret.pem"),
     }
 
     @app.get("/t/domain/<kind>")
@@ -128,6 +132,27 @@ def test_unhandled_exception_is_a_bare_500_and_logged(
 def test_domain_errors_map_to_statuses(client: FlaskClient, kind: str, status: int) -> None:
     body = assert_error(client.get(f"/t/domain/{kind}"), status)
     assert body["message"].startswith(("No thing", "A thing", "The database", "MongoDB"))
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "message"),
+    [
+        ("permission", 403, "Only the note's author may archive it."),
+        ("permission-bare", 403, "You do not have permission to do this."),
+        ("not-implemented", 501, "Exports are not implemented yet."),
+    ],
+)
+def test_python_refusals_map_to_403_and_501(
+    client: FlaskClient, kind: str, status: int, message: str
+) -> None:
+    assert assert_error(client.get(f"/t/domain/{kind}"), status)["message"] == message
+
+
+def test_an_operating_system_permission_error_is_a_500_that_reveals_nothing(
+    client: FlaskClient,
+) -> None:
+    body = assert_error(client.get("/t/domain/os-permission"), 500)
+    assert body["message"] == INTERNAL_ERROR_MESSAGE and "secret.pem" not in str(body)
 
 
 def test_validation_errors_are_422_per_field(client: FlaskClient) -> None:

@@ -115,6 +115,36 @@ def test_unknown_id_is_404(
     assert "999999" in str(body_json["message"])
 
 
+def test_etag_304_and_if_match_412(client: FlaskClient, headers: Headers) -> None:
+    item = create(client, headers, name="lamp")
+    path = f"/api/items/{item['id']}"
+    read = client.get(path, headers=headers)
+    etag = read.headers["ETag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    unchanged = client.get(path, headers={**headers, "If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.data == b""
+    listing = client.get("/api/items", headers=headers)
+    assert (
+        client.get(
+            "/api/items", headers={**headers, "If-None-Match": listing.headers["ETag"]}
+        ).status_code
+        == 304
+    )
+
+    changed = client.patch(path, json={"description": "new"}, headers={**headers, "If-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != etag
+    assert client.get(path, headers={**headers, "If-None-Match": etag}).status_code == 200
+    # A client still holding the first version may neither change nor delete the item.
+    stale = {**headers, "If-Match": etag}
+    body = assert_error(client.patch(path, json={"description": "mine"}, headers=stale), 412)
+    assert "GET it again" in str(body["message"])
+    assert_error(client.delete(path, headers=stale), 412)
+    assert client.get(path, headers=headers).get_json()["description"] == "new"
+    current = {**headers, "If-Match": changed.headers["ETag"]}
+    assert client.delete(path, headers=current).status_code == 204
+
+
 def test_duplicate_name_is_409_on_create_and_update(client: FlaskClient, headers: Headers) -> None:
     create(client, headers, name="pen")
     other = create(client, headers, name="cup")

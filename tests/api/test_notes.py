@@ -81,6 +81,21 @@ def test_create_get_update_delete(client: FlaskClient, headers: Headers) -> None
     assert client.delete(f"/api/notes/{note['id']}", headers=headers).status_code == 404
 
 
+def test_etag_304_and_if_match_412(client: FlaskClient, headers: Headers) -> None:
+    note = create(client, headers, title="etag").get_json()
+    path = f"/api/notes/{note['id']}"
+    etag = client.get(path, headers=headers).headers["ETag"]
+    assert client.get(path, headers={**headers, "If-None-Match": etag}).status_code == 304
+    changed = client.patch(path, json={"body": "v2"}, headers={**headers, "If-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    stale = {**headers, "If-Match": etag}
+    assert client.patch(path, json={"body": "v3"}, headers=stale).status_code == 412
+    assert client.delete(path, headers=stale).status_code == 412
+    assert client.get(path, headers=headers).get_json()["body"] == "v2"
+    fresh = {**headers, "If-Match": changed.headers["ETag"]}
+    assert client.delete(path, headers=fresh).status_code == 204
+
+
 @pytest.mark.parametrize("note_id", ["nope", "0123456789abcdef01234567", '{"$ne":null}'])
 def test_unknown_or_malformed_ids_are_404(
     client: FlaskClient, headers: Headers, note_id: str

@@ -1,0 +1,28 @@
+"""An example of composed rules: a caller reads only its own record, and needs a scope.
+
+``GET /api/principals/<sub>`` answers what the API knows of the caller (kind, subject,
+roles, scopes), for any kind of credential; the rule needs the scope ``principal:read`` and
+the URL's ``sub`` to be the caller's own ``sub`` claim.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from auth import and_, current_principal, match_keys, protected_route, scopes_present
+
+principals_bp = Blueprint("principals", __name__)
+
+
+@principals_bp.get("/api/principals/<sub>")
+@protected_route(and_(scopes_present("principal:read"), match_keys(sub="sub")))
+def get_principal(sub: str) -> Response:
+    """The caller's own Principal; 403 for anyone else's ``sub`` or without the scope."""
+    principal = current_principal()
+    assert principal is not None  # protected_route ran
+    return jsonify(
+        kind=principal.kind,
+        subject=principal.subject,
+        roles=sorted(principal.roles),
+        scopes=sorted(principal.scopes),
+    )
