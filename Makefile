@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format check install install-dev bench docs mongo-dev clean
+.PHONY: run test lint format check install install-dev bench docs openapi mongo-dev clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=/path/to/python3.11")'
@@ -56,6 +56,10 @@ mongo-dev: install-dev
 ## Regenerate .env.example and README's settings table from api/settings.py.
 docs: install
 	$(BIN)/python scripts/write_docs.py
+
+## Rewrite the committed OpenAPI document (openapi.json) from the code; CI checks it is current.
+openapi: install
+	$(BIN)/python scripts/write_openapi.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

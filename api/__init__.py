@@ -15,7 +15,7 @@ import auth.auth
 from api import ops, sessions
 from api.errorhandler import set_handler
 from api.ops import logs, register_check, requestid
-from api.routes import register_blueprints
+from api.routes import docs, register_blueprints
 from api.settings import (
     DEVELOPMENT,
     SETTINGS_BY_NAME,
@@ -80,6 +80,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     auth.apikeys.init_app(app)
     ops.init_app(app)
     register_blueprints(app)
+    docs.init_app(app)  # last: the OpenAPI document describes every route registered above
     return app
 
 

@@ -401,6 +401,21 @@ SETTINGS: tuple[Setting, ...] = (
         parse_str,
         "Prefix of the rate-limit keys, for several apps sharing one Redis.",
     ),
+    Setting(
+        "DOCS_ENABLED",
+        "",
+        parse_optional_bool,
+        "Serve the OpenAPI document at /openapi.json and Swagger UI at /docs; default: on in "
+        "development, off in production.",
+    ),
+    Setting(
+        "DOCS_TOKEN",
+        "",
+        parse_str,
+        "When set, /openapi.json and /docs need it (Authorization: Bearer <DOCS_TOKEN>, or as "
+        "the password of HTTP Basic in a browser).",
+        secret=True,
+    ),
     Setting("APP_VERSION", "", parse_str, "Version shown by /version; default: pyproject.toml."),
     Setting("GIT_COMMIT", "", parse_str, "Commit shown by /version (set it at build time)."),
     Setting("BUILD_ID", "", parse_str, "Build id shown by /version (set it at build time)."),

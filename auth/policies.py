@@ -56,11 +56,13 @@ PRODUCTION = "production"
 class Rule:
     """A condition on the caller: ``check`` returns None when it holds, else what is missing.
 
-    ``requirement`` says what the rule needs in words (for messages and the API docs).
+    ``requirement`` says what the rule needs in words (for messages and the API docs);
+    ``scopes`` the scopes it certainly needs (listed per operation in the API docs).
     """
 
     requirement: str
     check: Check
+    scopes: frozenset[str] = frozenset()
 
     def __call__(self, principal: Principal) -> bool:
         """True when the rule holds for ``principal`` (inside a request)."""
@@ -99,7 +101,8 @@ def and_(*rules: Rule) -> Rule:
                 return missing
         return None
 
-    return Rule(" and ".join(each.requirement for each in rules), check)
+    needed = frozenset().union(*(each.scopes for each in rules))
+    return Rule(" and ".join(each.requirement for each in rules), check, needed)
 
 
 def or_(*rules: Rule) -> Rule:
@@ -126,7 +129,7 @@ def scopes_present(required_scopes: str | Iterable[str]) -> Rule:
         missing = sorted(scopes - principal.scopes)
         return f"the scope(s) {', '.join(missing)}" if missing else None
 
-    return Rule(f"the scope(s) {', '.join(sorted(scopes))}", check)
+    return Rule(f"the scope(s) {', '.join(sorted(scopes))}", check, scopes)
 
 
 def roles_present(roles: str | Iterable[str]) -> Rule:
@@ -346,6 +349,8 @@ def build_requirement(
     except ValueError as exc:
         raise ValueError(f"protected_route: {exc}") from None
     combined = rules[0] if len(rules) == 1 else and_(*rules) if rules else None
+    if combined is not None:
+        scope_set |= combined.scopes
     return AuthRequirement(kinds, scope_set, role_set, issuers, combined)
 
 

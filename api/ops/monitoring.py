@@ -20,6 +20,7 @@ from api.errorhandler import error_response
 from api.ops.logs import mask_credentials
 from api.ops.metrics import metrics_response
 from api.sessions import SESSION_DIR
+from api.validation import operation
 
 logger = logging.getLogger(__name__)
 
@@ -120,18 +121,21 @@ def register_check(app: Flask, name: str, check: Check) -> None:
 
 
 @monitoring_bp.get("/running")
+@operation(tags=["monitoring"])
 def running() -> Response:
     """Liveness: the process answers; touches no dependency."""
     return jsonify(running=True)
 
 
 @monitoring_bp.get("/version")
+@operation(tags=["monitoring"])
 def version() -> Response:
     """What is deployed: version, commit and build."""
     return jsonify(current_app.extensions["version"])
 
 
 @monitoring_bp.get("/healthcheck")
+@operation(tags=["monitoring"], responses={200: None})
 def healthcheck() -> Response:
     """Readiness: 200 when every dependency answers, 503 naming the ones that do not."""
     results = _health_checks(current_app).run()
@@ -146,7 +150,12 @@ def healthcheck() -> Response:
     )
 
 
-monitoring_bp.add_url_rule("/metrics", "metrics", metrics_response, methods=["GET"])
+monitoring_bp.add_url_rule(
+    "/metrics",
+    "metrics",
+    operation(tags=["monitoring"], content_type="text/plain", errors=(401, 404))(metrics_response),
+    methods=["GET"],
+)
 
 
 def project_version() -> str:

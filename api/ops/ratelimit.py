@@ -85,6 +85,7 @@ def rate_limit(
                 return view(*args, **kwargs)
             return limits.limited(view, limit, options)(*args, **kwargs)
 
+        wrapper.rate_limited = True  # type: ignore[attr-defined]  # for the API docs (429)
         return wrapper
 
     return decorator

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.errorhandler import RequestValidationError
 from api.ops.accesslog import parse_age
-from api.validation import parse_body, parse_query
+from api.validation import operation
 from auth.apikeys import ApiKeyError, IssuedKey, api_keys
 from auth.auth import current_principal
 from auth.policies import protected_route
@@ -75,6 +75,18 @@ class KeyOut(BaseModel):
     last_used_at: datetime | None
 
 
+class KeyList(BaseModel):
+    """Keys, newest first."""
+
+    api_keys: list[KeyOut]
+
+
+class KeyCreated(KeyOut):
+    """A key just created: ``key`` is the full key, shown this once."""
+
+    key: str
+
+
 def key_json(record: ApiKey) -> dict[str, object]:
     """Serialise a key through its output schema."""
     out = KeyOut(
@@ -122,6 +134,7 @@ def lifetime(days: int | None) -> timedelta | None:
 
 @api_keys_bp.get("/api/auth/api-keys")
 @protected_route(credentials="user")
+@operation(responses={200: KeyList})
 def list_own_keys() -> Response:
     """The caller's keys that are not revoked."""
     return jsonify(api_keys=[key_json(k) for k in api_keys().listed(owner=calling_user())])
@@ -129,15 +142,16 @@ def list_own_keys() -> Response:
 
 @api_keys_bp.post("/api/auth/api-keys")
 @protected_route(credentials="user")
-def create_own_key() -> tuple[Response, int, dict[str, str]]:
+@operation(responses={201: KeyCreated})
+def create_own_key(body: OwnKeyCreate) -> tuple[Response, int, dict[str, str]]:
     """A new key for the caller, with at most the caller's scopes."""
-    data = parse_body(OwnKeyCreate)
-    issued = _create(data, owner=calling_user())
+    issued = _create(body, owner=calling_user())
     return created(issued)
 
 
 @api_keys_bp.delete("/api/auth/api-keys/<key_id>")
 @protected_route(credentials="user")
+@operation(responses={204: None})
 def revoke_own_key(key_id: str) -> tuple[str, int]:
     """Revoke one of the caller's keys: 204, or 404 when it is not theirs."""
     api_keys().revoke(key_id, owner=calling_user())
@@ -149,9 +163,9 @@ def revoke_own_key(key_id: str) -> tuple[str, int]:
 
 @api_keys_bp.get("/api/api-keys")
 @protected_route(roles=[ADMIN], credentials="user")
-def list_keys() -> Response:
+@operation(responses={200: KeyList}, errors=(404,))
+def list_keys(query: KeyListQuery) -> Response:
     """Every key (or one user's), newest first."""
-    query = parse_query(KeyListQuery)
     owner = user_named(query.owner) if query.owner else None
     keys = api_keys().listed(owner=owner, include_revoked=query.include_revoked)
     return jsonify(api_keys=[key_json(k) for k in keys])
@@ -159,15 +173,16 @@ def list_keys() -> Response:
 
 @api_keys_bp.post("/api/api-keys")
 @protected_route(roles=[ADMIN], credentials="user")
-def create_key() -> tuple[Response, int, dict[str, str]]:
+@operation(responses={201: KeyCreated}, errors=(404,))
+def create_key(body: KeyCreate) -> tuple[Response, int, dict[str, str]]:
     """A new key for a user or a named service."""
-    data = parse_body(KeyCreate)
-    owner = user_named(data.owner) if data.owner else None
-    return created(_create(data, owner=owner, service=data.service))
+    owner = user_named(body.owner) if body.owner else None
+    return created(_create(body, owner=owner, service=body.service))
 
 
 @api_keys_bp.delete("/api/api-keys/<key_id>")
 @protected_route(roles=[ADMIN], credentials="user")
+@operation(responses={204: None})
 def revoke_key(key_id: str) -> tuple[str, int]:
     """Revoke any key: 204, or 404."""
     api_keys().revoke(key_id)

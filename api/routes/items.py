@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.conditional import check_if_match, conditional, tagged
-from api.validation import PageQuery, parse_body, parse_query
+from api.validation import PageQuery, operation
 from auth.auth import requires_auth
 from database.sql.models import Item
 
@@ -63,6 +63,15 @@ class ItemOut(BaseModel):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+class ItemPage(BaseModel):
+    """One page of items."""
+
+    items: list[ItemOut]
+    page: int
+    per_page: int
+    total: int
+
+
 def to_json(item: Item) -> dict[str, object]:
     """Serialise a model instance through its output schema."""
     return ItemOut.model_validate(item).model_dump(mode="json")
@@ -70,9 +79,9 @@ def to_json(item: Item) -> dict[str, object]:
 
 @items_bp.get("")
 @requires_auth()
-def list_items() -> Response:
+@operation(responses={200: ItemPage, 304: None})
+def list_items(query: PageQuery) -> Response:
     """One page of items, oldest first, with the total count (ETag: 304 when unchanged)."""
-    query = parse_query(PageQuery)
     items, total = Item.page(query.offset, query.per_page)
     page = {
         "items": [to_json(item) for item in items],
@@ -85,6 +94,7 @@ def list_items() -> Response:
 
 @items_bp.get("/<int:item_id>")
 @requires_auth()
+@operation(responses={200: ItemOut, 304: None})
 def get_item(item_id: int) -> Response:
     """One item, or 404 (ETag: 304 when unchanged)."""
     data = to_json(Item.get_or_raise(item_id))
@@ -93,23 +103,23 @@ def get_item(item_id: int) -> Response:
 
 @items_bp.post("")
 @requires_auth()
-def create_item() -> tuple[Response, int, dict[str, str]]:
+@operation(responses={201: ItemOut}, errors=(409,))
+def create_item(body: ItemCreate) -> tuple[Response, int, dict[str, str]]:
     """Create an item: 201 with its Location, 409 when the name is taken."""
-    data = parse_body(ItemCreate)
-    item = Item(**data.model_dump()).insert()
+    item = Item(**body.model_dump()).insert()
     location = url_for("items.get_item", item_id=item.id)
     return jsonify(to_json(item)), 201, {"Location": location}
 
 
 @items_bp.patch("/<int:item_id>")
 @requires_auth()
-def update_item(item_id: int) -> Response:
+@operation(responses={200: ItemOut}, errors=(409, 412))
+def update_item(item_id: int, body: ItemUpdate) -> Response:
     """Change the fields sent; 404 for an unknown id, 409 when the new name is taken, 412 when
     ``If-Match`` names an older version."""
-    data = parse_body(ItemUpdate)
     item = Item.get_or_raise(item_id, for_update=bool(request.if_match))
     check_if_match(to_json(item))
-    for field, value in data.model_dump(exclude_unset=True).items():
+    for field, value in body.model_dump(exclude_unset=True).items():
         setattr(item, field, value)
     changed = to_json(item.update())
     return tagged(jsonify(changed), changed)
@@ -117,6 +127,7 @@ def update_item(item_id: int) -> Response:
 
 @items_bp.delete("/<int:item_id>")
 @requires_auth()
+@operation(responses={204: None}, errors=(412,))
 def delete_item(item_id: int) -> tuple[str, int]:
     """Delete an item: 204, 404 for an unknown id, 412 when ``If-Match`` names an older version."""
     item = Item.get_or_raise(item_id, for_update=bool(request.if_match))

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from werkzeug.exceptions import PreconditionFailed
 
 from api.conditional import STALE, check_if_match, conditional, tagged
-from api.validation import PageQuery, parse_body, parse_query
+from api.validation import PageQuery, operation
 from auth.auth import current_principal, requires_auth
 from database.errors import ConfigurationError, NotFoundError
 
@@ -128,6 +128,15 @@ class NoteOut(BaseModel):
     updated_at: datetime
 
 
+class NotePage(BaseModel):
+    """One page of notes."""
+
+    items: list[NoteOut]
+    page: int
+    per_page: int
+    total: int
+
+
 def mongo() -> Any:
     """The app's Mongo helper, or 503 with how to configure it."""
     helper = current_app.extensions.get("mongodb")
@@ -195,9 +204,9 @@ def ensure_indexes() -> None:
 
 @notes_bp.get("")
 @requires_auth()
-def list_notes() -> Response:
+@operation(responses={200: NotePage, 304: None})
+def list_notes(query: NoteQuery) -> Response:
     """The caller's notes, newest first, a page at a time."""
-    query = parse_query(NoteQuery)
     match: dict[str, Any] = {"owner": owner()}
     if query.filter:
         match.update(user_filter(query.filter))
@@ -216,6 +225,7 @@ def list_notes() -> Response:
 
 @notes_bp.get("/<note_id>")
 @requires_auth()
+@operation(responses={200: NoteOut, 304: None})
 def get_note(note_id: str) -> Response:
     """One note (ETag: 304 when unchanged)."""
     data = to_json(find_own(note_id))
@@ -224,9 +234,10 @@ def get_note(note_id: str) -> Response:
 
 @notes_bp.post("")
 @requires_auth()
-def create_note() -> tuple[Response, int, dict[str, str]]:
+@operation(responses={201: NoteOut}, errors=(409,))
+def create_note(body: NoteCreate) -> tuple[Response, int, dict[str, str]]:
     """Create a note; 409 when the caller already has one with this title."""
-    note = parse_body(NoteCreate)
+    note = body
     ensure_indexes()
     created = now()
     document = {**note.model_dump(), "owner": owner(), "created_at": created, "updated_at": created}
@@ -237,10 +248,11 @@ def create_note() -> tuple[Response, int, dict[str, str]]:
 
 @notes_bp.patch("/<note_id>")
 @requires_auth()
-def update_note(note_id: str) -> Response:
+@operation(responses={200: NoteOut}, errors=(409, 412))
+def update_note(note_id: str, body: NoteUpdate) -> Response:
     """Change some fields of a note; 412 when ``If-Match`` names an older version."""
     target = write_target(note_id)
-    changes = parse_body(NoteUpdate).model_dump(exclude_unset=True)
+    changes = body.model_dump(exclude_unset=True)
     ensure_indexes()
     if not mongo().updateone(COLLECTION, target, {**changes, "updated_at": now()}).matched:
         raise PreconditionFailed(STALE)
@@ -250,6 +262,7 @@ def update_note(note_id: str) -> Response:
 
 @notes_bp.delete("/<note_id>")
 @requires_auth()
+@operation(responses={204: None}, errors=(412,))
 def delete_note(note_id: str) -> tuple[str, int]:
     """Delete a note; 412 when ``If-Match`` names an older version."""
     if not mongo().deleteone(COLLECTION, write_target(note_id)):

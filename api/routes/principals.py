@@ -8,14 +8,26 @@ the URL's ``sub`` to be the caller's own ``sub`` claim.
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
+from pydantic import BaseModel
 
+from api.validation import operation
 from auth import and_, current_principal, match_keys, protected_route, scopes_present
 
 principals_bp = Blueprint("principals", __name__)
 
 
+class PrincipalOut(BaseModel):
+    """What the API knows of a caller."""
+
+    kind: str
+    subject: str
+    roles: list[str]
+    scopes: list[str]
+
+
 @principals_bp.get("/api/principals/<sub>")
 @protected_route(and_(scopes_present("principal:read"), match_keys(sub="sub")))
+@operation(responses={200: PrincipalOut})
 def get_principal(sub: str) -> Response:
     """The caller's own Principal; 403 for anyone else's ``sub`` or without the scope."""
     principal = current_principal()

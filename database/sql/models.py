@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 from typing import Any, Self
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     ColumnElement,
     DateTime,
     Integer,
+    SmallInteger,
     String,
     Table,
     UniqueConstraint,
@@ -68,8 +70,10 @@ class ModelBase:
         ``for_update`` locks the row until the next commit (PostgreSQL, MariaDB, MSSQL), so a
         check made on it (e.g. ``If-Match``) still holds when the change is written.
         """
-        with translated_errors():
-            found = db.session.get(cls, ident, with_for_update=for_update or None)
+        found = None
+        if _fits_primary_key(cls, ident):
+            with translated_errors():
+                found = db.session.get(cls, ident, with_for_update=for_update or None)
         if found is None:
             raise NotFoundError(f"No {_label(cls)} has the id {ident}; check the id.")
         return found
@@ -170,6 +174,22 @@ class Identifier:
     modified_by: Mapped[str] = mapped_column(
         String(255), default=current_actor, onupdate=current_actor, nullable=False
     )
+
+
+# The widest value each integer column type holds on every supported database.
+INTEGER_LIMITS = ((SmallInteger, 2**15), (BigInteger, 2**63), (Integer, 2**31))
+
+
+def _fits_primary_key(model: type, ident: object) -> bool:
+    """False for an integer no row can have (too large for the key's column): not found, and
+    never an overflow error from the driver."""
+    columns = list(_table(model).primary_key.columns)
+    if len(columns) != 1 or not isinstance(ident, int) or isinstance(ident, bool):
+        return True
+    for column_type, limit in INTEGER_LIMITS:
+        if isinstance(columns[0].type, column_type):
+            return -limit <= ident < limit
+    return True
 
 
 def _table(model: type) -> Table:
