@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
+from api.routes.auth import auth_bp
 from api.routes.items import items_bp
 from api.routes.main import main_bp
 from api.routes.notes import notes_bp
+from api.routes.users import users_bp
 
 
 def register_blueprints(app: Flask) -> None:
@@ -14,3 +16,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(main_bp)
     app.register_blueprint(items_bp)
     app.register_blueprint(notes_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(users_bp)
