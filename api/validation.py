@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from flask import request
+from flask import Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.errorhandler import RequestValidationError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+RowT = TypeVar("RowT")
 
 MAX_PER_PAGE = 100
 
@@ -26,6 +28,18 @@ class PageQuery(BaseModel):
     def offset(self) -> int:
         """How many rows to skip."""
         return (self.page - 1) * self.per_page
+
+
+def page_response(
+    query: PageQuery, rows: Iterable[RowT], total: int, to_json: Callable[[RowT], object]
+) -> Response:
+    """The list endpoints' body: ``{"items", "page", "per_page", "total"}``."""
+    return jsonify(
+        items=[to_json(row) for row in rows],
+        page=query.page,
+        per_page=query.per_page,
+        total=total,
+    )
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, jsonify, url_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.validation import PageQuery, parse_body, parse_query
+from api.validation import PageQuery, page_response, parse_body, parse_query
 from auth.auth import requires_auth
 from database.sql.models import Item
 
@@ -73,12 +73,7 @@ def list_items() -> Response:
     """One page of items, oldest first, with the total count."""
     query = parse_query(PageQuery)
     items, total = Item.page(query.offset, query.per_page)
-    return jsonify(
-        items=[to_json(item) for item in items],
-        page=query.page,
-        per_page=query.per_page,
-        total=total,
-    )
+    return page_response(query, items, total, to_json)
 
 
 @items_bp.get("/<int:item_id>")

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, url_for
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.routes.auth import MAX_SECRET_INPUT
-from api.validation import PageQuery, parse_body, parse_query
+from api.validation import PageQuery, page_response, parse_body, parse_query
 from auth import users
 from auth.auth import role_required
 from database.sql.identity import User
@@ -110,12 +110,7 @@ def list_users() -> Response:
     """One page of users by username, with the total; ``q`` filters."""
     query = parse_query(UserQuery)
     found, total = users.list_users(query.q, query.offset, query.per_page)
-    return jsonify(
-        items=[user_json(user) for user in found],
-        page=query.page,
-        per_page=query.per_page,
-        total=total,
-    )
+    return page_response(query, found, total, user_json)
 
 
 @users_bp.post("")
