@@ -12,7 +12,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 import auth.apikeys
 import auth.auth
-from api import ops, sessions
+from api import cli, ops, sessions
 from api.errorhandler import set_handler
 from api.ops import logs, register_check, requestid
 from api.routes import docs, register_blueprints
@@ -24,6 +24,7 @@ from api.settings import (
     load_settings,
     read_environment,
 )
+from auth import families
 from auth.principal import current_subject
 from database.sql import create_tables_on_first_request, ping_check, setup_sql_db
 from database.sql.models import set_actor_provider
@@ -76,6 +77,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     _configure_cors(app)
     # Data layers and operations batteries are initialised here.
     _init_sql(app)
+    _init_accounts(app)
     _init_mongodb(app)
     auth.apikeys.init_app(app)
     ops.init_app(app)
@@ -100,6 +102,12 @@ def _init_sql(app: Flask) -> None:
     if create_tables:
         create_tables_on_first_request(app)
     register_check(app, "sql", ping_check(app))
+
+
+def _init_accounts(app: Flask) -> None:
+    """Users' logins: the family check behind access tokens, and the account commands."""
+    families.init_app(app)
+    cli.init_app(app)
 
 
 def _init_mongodb(app: Flask) -> None:

@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import Aborter, HTTPException, InternalServerError
 
 from api.ops.requestid import current_request_id
-from auth.errors import NO_CREDENTIAL_CODES, AuthError
+from auth.errors import NO_CREDENTIAL_CODES, AuthError, InvalidInput
 from database.errors import ConfigurationError, ConflictError, NotFoundError, UnavailableError
 
 logger = logging.getLogger(__name__)
@@ -99,6 +99,12 @@ def _validation_error(exc: RequestValidationError) -> Response:
     return error_response(422, str(exc), errors=exc.errors)
 
 
+def _invalid_input(exc: InvalidInput) -> Response:
+    """A value refused by a service (a password policy, an unknown role): 422 per field."""
+    errors = [{"field": exc.field, "message": problem} for problem in exc.problems]
+    return error_response(422, str(exc), errors=errors)
+
+
 def _any_error(exc: BaseException) -> Response:
     """Known domain errors get their status; anything else is a logged 500 with no details."""
     if isinstance(exc, HTTPException):
@@ -107,6 +113,8 @@ def _any_error(exc: BaseException) -> Response:
         return _auth_error(exc)
     if isinstance(exc, RequestValidationError):
         return _validation_error(exc)
+    if isinstance(exc, InvalidInput):
+        return _invalid_input(exc)
     for exc_type, status in DOMAIN_STATUS.items():
         if isinstance(exc, exc_type):
             if status >= 500:
@@ -156,5 +164,6 @@ def set_handler(app: Flask) -> Flask:
     app.register_error_handler(InternalServerError, _http_error)
     app.register_error_handler(AuthError, _auth_error)
     app.register_error_handler(RequestValidationError, _validation_error)
+    app.register_error_handler(InvalidInput, _invalid_input)
     app.register_error_handler(Exception, _any_error)
     return app

@@ -45,8 +45,8 @@ ERROR_REQUIRED = ["error", "message", "success", "request_id"]
 SCHEMAS: dict[str, dict[str, object]] = {
     "Error": {
         "type": "object",
-        "description": "The body of every error.",
-        "properties": ERROR_PROPERTIES,
+        "description": "The body of every error; ``code`` when the client can act on it.",
+        "properties": {**ERROR_PROPERTIES, "code": {"type": "string"}},
         "required": ERROR_REQUIRED,
         "additionalProperties": False,
     },

@@ -88,6 +88,11 @@ def parse_positive_int(value: object) -> int:
     return _whole_number(value, 1, "expected a whole number greater than zero")
 
 
+def parse_count(value: object) -> int:
+    """Accept a whole number zero or above."""
+    return _whole_number(value, 0, "expected a whole number, 0 or more")
+
+
 def parse_optional_count(value: object) -> int | None:
     """Accept a whole number zero or above; blank means "not decided" (None)."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -248,6 +253,32 @@ SETTINGS: tuple[Setting, ...] = (
         parse_str,
         "Space-separated scopes granted to ACCEPTED_API_KEY, e.g. 'items:read items:write'.",
     ),
+    # --- users and login ---
+    Setting(
+        "ACCESS_TOKEN_TTL_SECONDS",
+        "900",
+        parse_positive_int,
+        "Lifetime of a user's access token from POST /api/auth/login or /refresh.",
+    ),
+    Setting(
+        "REFRESH_TOKEN_TTL_SECONDS",
+        str(30 * 86400),
+        parse_positive_int,
+        "A refresh token expires after this long unused; each refresh starts it again.",
+    ),
+    Setting(
+        "REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS",
+        str(90 * 86400),
+        parse_positive_int,
+        "However often it is refreshed, a login ends this long after it began.",
+    ),
+    Setting(
+        "REFRESH_TOKEN_REUSE_GRACE_SECONDS",
+        "3",
+        parse_count,
+        "For this long after a refresh, the refresh token it spent is refused without "
+        "revoking the login (concurrent tabs, a retried request); 0 turns it off.",
+    ),
     # --- sql ---
     Setting(
         "DATABASE_URL",
@@ -389,6 +420,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Limit per client IP on token issuing (GET /api/public), e.g. 30/minute.",
     ),
     Setting(
+        "RATELIMIT_LOGIN_IP",
+        "10/minute;100/hour",
+        parse_rate_limit,
+        "Limit per client IP on POST /api/auth/login.",
+    ),
+    Setting(
+        "RATELIMIT_LOGIN_USERNAME",
+        "5/minute;30/hour",
+        parse_rate_limit,
+        "Limit per username on POST /api/auth/login and on password checks of "
+        "PUT /api/auth/password, whatever the client IP.",
+    ),
+    Setting(
         "RATELIMIT_STORAGE_URI",
         "",
         parse_str,
@@ -476,6 +520,16 @@ def _check_combinations(values: dict[str, object]) -> list[str]:
         problems.append(
             f"RATELIMIT_STORAGE_URI: the scheme '{storage.partition('://')[0]}' is not supported; "
             "use memory:// or a redis:// URL (or leave it empty to use REDIS_URL)."
+        )
+    refresh_ttl, absolute_ttl = (
+        values["REFRESH_TOKEN_TTL_SECONDS"],
+        values["REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS"],
+    )
+    assert isinstance(refresh_ttl, int) and isinstance(absolute_ttl, int)
+    if absolute_ttl < refresh_ttl:
+        problems.append(
+            f"REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS: {absolute_ttl} is shorter than "
+            f"REFRESH_TOKEN_TTL_SECONDS ({refresh_ttl}); make it at least as long."
         )
     mongo_uri = str(values.get("MONGO_URI") or "")
     if mongo_uri and not mongo_uri.startswith(("mongodb://", "mongodb+srv://")):

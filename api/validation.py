@@ -15,14 +15,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar, get_type_hints
 
-from flask import request
+from flask import Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from api.conditional import conditional
 from api.errorhandler import RequestValidationError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 P = ParamSpec("P")
 R = TypeVar("R")
+RowT = TypeVar("RowT")
 
 MAX_PER_PAGE = 100
 # Far beyond any real listing, and small enough that page * per_page fits every database.
@@ -43,6 +45,20 @@ class PageQuery(BaseModel):
     def offset(self) -> int:
         """How many rows to skip."""
         return (self.page - 1) * self.per_page
+
+
+def page_response(
+    query: PageQuery, rows: Iterable[RowT], total: int, to_json: Callable[[RowT], object]
+) -> Response:
+    """The list endpoints' body ``{"items", "page", "per_page", "total"}``, with its ETag
+    (a matching ``If-None-Match`` gets 304)."""
+    page = {
+        "items": [to_json(row) for row in rows],
+        "page": query.page,
+        "per_page": query.per_page,
+        "total": total,
+    }
+    return conditional(jsonify(page), page)
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:

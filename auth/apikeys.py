@@ -280,7 +280,18 @@ class ApiKeys:
 
     def forget_owner(self, user_id: str) -> None:
         """The user's roles, state or existence changed: every process re-reads their keys."""
-        for key_id in ApiKey.ids_of_owner(user_id):
+        self.announce(ApiKey.ids_of_owner(user_id))
+
+    def delete_owner_keys(self, user_id: str) -> list[str]:
+        """Delete a user's keys in the current transaction; ``announce`` them after the commit.
+
+        Not left to ON DELETE CASCADE, which SQLite applies only with a connection pragma.
+        """
+        return ApiKey.delete_for_owner(user_id)
+
+    def announce(self, key_ids: Iterable[str]) -> None:
+        """Every process drops its copy of these keys (call after the change is committed)."""
+        for key_id in key_ids:
             self._publish(key_id)
 
     def _publish(self, key_id: str) -> None:

@@ -47,7 +47,8 @@ INVALID_TOKEN = {
 
 TOKEN_EXPIRED = {
     "code": "token_expired",
-    "description": "The token has expired; get a new one from GET /api/public.",
+    "description": "The token has expired; get a new one (GET /api/public for a session "
+    "token, POST /api/auth/refresh for an access token).",
 }
 
 TOKEN_NOT_YET_VALID = {
@@ -88,6 +89,33 @@ TOKEN_REVOKED = {
     "description": "The token was revoked (logout, password or role change); log in again.",
 }
 
+INVALID_CREDENTIALS = {
+    "code": "invalid_credentials",
+    "description": "The username or password is wrong, or the account is disabled.",
+}
+
+INVALID_REFRESH_TOKEN = {
+    "code": "invalid_refresh_token",
+    "description": "The refresh token is not valid; log in again with POST /api/auth/login.",
+}
+
+REFRESH_TOKEN_EXPIRED = {
+    "code": "refresh_token_expired",
+    "description": "The refresh token has expired; log in again with POST /api/auth/login.",
+}
+
+REFRESH_TOKEN_REUSED = {
+    "code": "refresh_token_reused",
+    "description": "This refresh token was already used, so it may have been stolen: every "
+    "token of this login is now revoked. Log in again with POST /api/auth/login.",
+}
+
+REFRESH_TOKEN_SPENT = {
+    "code": "refresh_token_spent",
+    "description": "This refresh token was exchanged moments ago by another request; use the "
+    "tokens that request received, or log in again.",
+}
+
 # Codes of 401s sent to a request that carried no usable credential at all: their
 # WWW-Authenticate challenge has no error attribute (RFC 6750, section 3).
 NO_CREDENTIAL_CODES = frozenset(
@@ -103,3 +131,12 @@ NO_CREDENTIAL_CODES = frozenset(
 def permission_denied(message: str) -> AuthError:
     """A 403 ``permission_denied`` whose message says what the caller lacks."""
     return AuthError({"code": PERMISSION_DENIED["code"], "description": message}, 403)
+
+
+class InvalidInput(ValueError):
+    """A value the account services refuse (HTTP 422): ``field`` and each problem, in words."""
+
+    def __init__(self, field: str, problems: list[str] | str) -> None:
+        self.field = field
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__(" ".join(self.problems))

@@ -1,8 +1,10 @@
-"""Shared fixtures: ``make_app``, ``app``, ``client``, ``auth_headers``."""
+"""Shared fixtures: ``make_app``, ``app``, ``client``, ``auth_headers``; accounts on
+PostgreSQL and Redis: ``accounts_database``, ``make_accounts_app``, ``accounts_app``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
-from tests.support.operations import access_log_pg_url, ratelimit_prefix, redis_url  # noqa: F401
+from database.sql.dbtype import DBType
+from tests.support.accounts import close_caches, prepare_tables
+from tests.support.operations import (  # noqa: F401
+    access_log_pg_url,
+    delete_redis_keys,
+    ratelimit_prefix,
+    redis_url,
+    redis_url_or_skip,
+)
+from tests.support.sql import created_database, plain
 
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -60,3 +71,45 @@ def auth_headers() -> Callable[[FlaskClient], dict[str, str]]:
         return {"Authorization": f"Bearer {get_token(client)}"}
 
     return headers
+
+
+@pytest.fixture(scope="session")
+def accounts_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One PostgreSQL database test_<hex> for the accounts tests (dropped at the end)."""
+    with created_database(DBType.POSTGRESQL, str(tmp_path_factory.mktemp("accounts"))) as url:
+        yield plain(url)
+
+
+@pytest.fixture
+def make_accounts_app(
+    make_app: Callable[..., Flask], accounts_database: str
+) -> Iterator[Callable[..., Flask]]:
+    """Build apps on the accounts database and Redis (rate limits off unless overridden);
+    the accounts' tables start empty in each test."""
+    built: list[Flask] = []
+    prefix = f"test-{uuid.uuid4().hex}"
+
+    def build(**overrides: object) -> Flask:
+        settings: dict[str, object] = {
+            "DATABASE_URL": accounts_database,
+            "REDIS_URL": redis_url_or_skip(),
+            "RATELIMIT_ENABLED": "0",
+            "RATELIMIT_KEY_PREFIX": prefix,
+        }
+        settings.update(overrides)
+        app = make_app(**settings)
+        if not built:
+            prepare_tables(app)
+        built.append(app)
+        return app
+
+    yield build
+    for app in built:
+        close_caches(app)
+    delete_redis_keys(redis_url_or_skip(), prefix)
+
+
+@pytest.fixture
+def accounts_app(make_accounts_app: Callable[..., Flask]) -> Flask:
+    """An app on the accounts database and Redis, its accounts' tables empty."""
+    return make_accounts_app()

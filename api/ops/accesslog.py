@@ -70,6 +70,7 @@ def access_fields(response: Response) -> dict[str, object]:
         "status": response.status_code,
         "duration_ms": round(elapsed_ms(), 2),
         "uid": principal.subject if principal is not None else ABSENT,
+        "user": (principal.name or ABSENT) if principal is not None else ABSENT,
         "request_id": current_request_id(),
         "user_agent": _printable(req.environ.get("HTTP_USER_AGENT", ""), MAX_USER_AGENT) or ABSENT,
     }

@@ -22,7 +22,7 @@ APP_LOGGERS = ("api", "auth", "database")
 NO_REQUEST = "-"
 ACCESS_TEXT = (
     '%(remote_ip)s "%(method)s %(path)s" %(status)s %(duration_ms).1fms route=%(route)s '
-    'uid=%(uid)s request_id=%(request_id)s agent="%(user_agent)s"'
+    'uid=%(uid)s user=%(user)s request_id=%(request_id)s agent="%(user_agent)s"'
 )
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_tag)s"
 # user:password@ in URLs (any scheme) and password=... in DSNs.

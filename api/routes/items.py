@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.conditional import check_if_match, conditional, tagged
-from api.validation import PageQuery, operation
+from api.validation import PageQuery, operation, page_response
 from auth.auth import requires_auth
 from database.sql.models import Item
 
@@ -83,13 +83,7 @@ def to_json(item: Item) -> dict[str, object]:
 def list_items(query: PageQuery) -> Response:
     """One page of items, oldest first, with the total count (ETag: 304 when unchanged)."""
     items, total = Item.page(query.offset, query.per_page)
-    page = {
-        "items": [to_json(item) for item in items],
-        "page": query.page,
-        "per_page": query.per_page,
-        "total": total,
-    }
-    return conditional(jsonify(page), page)
+    return page_response(query, items, total, to_json)
 
 
 @items_bp.get("/<int:item_id>")

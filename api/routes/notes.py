@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from werkzeug.exceptions import PreconditionFailed
 
 from api.conditional import STALE, check_if_match, conditional, tagged
-from api.validation import PageQuery, operation
+from api.validation import PageQuery, operation, page_response
 from auth.auth import current_principal, requires_auth
 from database.errors import ConfigurationError, NotFoundError
 
@@ -214,13 +214,7 @@ def list_notes(query: NoteQuery) -> Response:
     documents = helper.find(
         COLLECTION, match, sort=[("_id", -1)], skip=query.offset, limit=query.per_page
     )
-    page = {
-        "items": [to_json(document) for document in documents],
-        "page": query.page,
-        "per_page": query.per_page,
-        "total": helper.count(COLLECTION, match),
-    }
-    return conditional(jsonify(page), page)
+    return page_response(query, documents, helper.count(COLLECTION, match), to_json)
 
 
 @notes_bp.get("/<note_id>")
@@ -237,10 +231,10 @@ def get_note(note_id: str) -> Response:
 @operation(responses={201: NoteOut}, errors=(409,))
 def create_note(body: NoteCreate) -> tuple[Response, int, dict[str, str]]:
     """Create a note; 409 when the caller already has one with this title."""
-    note = body
+
     ensure_indexes()
     created = now()
-    document = {**note.model_dump(), "owner": owner(), "created_at": created, "updated_at": created}
+    document = {**body.model_dump(), "owner": owner(), "created_at": created, "updated_at": created}
     document["_id"] = mongo().insert_row(COLLECTION, document)
     location = url_for("notes.get_note", note_id=str(document["_id"]))
     return jsonify(to_json(document)), 201, {"Location": location}

@@ -6,19 +6,23 @@ scopes) are in ``auth/`` services, shared by the API, the CLI and the admin page
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    ColumnElement,
     ForeignKey,
     Integer,
     String,
     Table,
     Text,
     Update,
+    delete,
+    func,
     or_,
     select,
     update,
@@ -36,6 +40,8 @@ __all__ = ["ApiKey", "RefreshFamily", "Role", "User", "split_scopes", "user_role
 USERNAME_LENGTH = 150
 EMAIL_LENGTH = 254
 HASH_LENGTH = 64  # hex of a SHA-256 digest or HMAC
+# Not a backslash: MySQL treats it as a string escape too, which would double the escaping.
+LIKE_ESCAPE = "!"
 
 user_roles = Table(
     "user_roles",
@@ -48,6 +54,13 @@ user_roles = Table(
 def split_scopes(text: str | None) -> frozenset[str]:
     """Scopes are stored as one space-separated string (as OAuth writes them)."""
     return frozenset((text or "").split())
+
+
+def _contains_pattern(text: str) -> str:
+    """A LIKE pattern matching values that contain ``text`` literally (% and _ escaped)."""
+    for special in (LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, LIKE_ESCAPE + special)
+    return f"%{text}%"
 
 
 def join_scopes(scopes: frozenset[str] | set[str] | list[str] | tuple[str, ...]) -> str:
@@ -69,6 +82,27 @@ class Role(ModelBase, db.Model):  # type: ignore[name-defined]
     def scope_set(self) -> frozenset[str]:
         """The scopes this role grants."""
         return split_scopes(self.scopes)
+
+    @classmethod
+    def by_name(cls, name: str) -> Role | None:
+        """The role called ``name``, or None."""
+        with translated_errors():
+            return db.session.scalar(select(cls).where(cls.name == name))
+
+    @classmethod
+    def by_names(cls, names: Iterable[str]) -> list[Role]:
+        """The roles with these names (unknown names are left out)."""
+        wanted = sorted(set(names))
+        if not wanted:
+            return []
+        with translated_errors():
+            return list(db.session.scalars(select(cls).where(cls.name.in_(wanted))))
+
+    @classmethod
+    def all_by_name(cls) -> Sequence[Role]:
+        """Every role, by name."""
+        with translated_errors():
+            return db.session.scalars(select(cls).order_by(cls.name)).all()
 
 
 class User(Identifier, ModelBase, db.Model):  # type: ignore[name-defined]
@@ -97,6 +131,42 @@ class User(Identifier, ModelBase, db.Model):  # type: ignore[name-defined]
         for role in self.roles:
             scopes |= role.scope_set
         return frozenset(scopes)
+
+    @classmethod
+    def by_username(cls, username: str) -> User | None:
+        """The user called ``username`` (stored in lower case), or None."""
+        with translated_errors():
+            return db.session.scalar(select(cls).where(cls.username == username))
+
+    @classmethod
+    def search(cls, text: str | None, offset: int, limit: int) -> tuple[Sequence[Self], int]:
+        """Users whose username or email contains ``text`` (any case), by username, and the
+        total count of matches."""
+        query = select(cls)
+        if text:
+            pattern = _contains_pattern(text.lower())
+            query = query.where(
+                or_(
+                    cls.username.like(pattern, escape=LIKE_ESCAPE),
+                    func.lower(cls.email).like(pattern, escape=LIKE_ESCAPE),
+                )
+            )
+        with translated_errors():
+            total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            page = query.order_by(cls.username).offset(offset).limit(limit)
+            return db.session.scalars(page).all(), int(total)
+
+
+def _execute_committed(statement: Update) -> int:
+    """Run one UPDATE in its own commit; return how many rows it changed."""
+    with translated_errors():
+        try:
+            result: CursorResult[Any] = db.session.execute(statement)  # type: ignore[assignment]
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+    return int(result.rowcount)
 
 
 class RefreshFamily(ModelBase, db.Model):  # type: ignore[name-defined]
@@ -163,17 +233,93 @@ class RefreshFamily(ModelBase, db.Model):  # type: ignore[name-defined]
         )
         return _execute_committed(statement) == 1
 
+    @classmethod
+    def load(cls, family_id: str) -> RefreshFamily | None:
+        """The family as the database has it now (not a copy held by this session)."""
+        with translated_errors():
+            return db.session.get(cls, family_id, populate_existing=True)
 
-def _execute_committed(statement: Update) -> int:
-    """Run one UPDATE in its own commit; return how many rows it changed."""
-    with translated_errors():
-        try:
-            result: CursorResult[Any] = db.session.execute(statement)  # type: ignore[assignment]
+    @classmethod
+    def is_alive(cls, family_id: str) -> bool:
+        """True when the family exists and is not revoked (one indexed primary-key read)."""
+        with translated_errors():
+            found = db.session.execute(select(cls.revoked_at).where(cls.id == family_id)).first()
+            # Give the connection back at once: this runs on every uncached access check.
             db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
-    return int(result.rowcount)
+        return found is not None and found.revoked_at is None
+
+    @classmethod
+    def revoke(
+        cls,
+        reason: str,
+        family_id: str | None = None,
+        user_id: str | None = None,
+        keep: str | None = None,
+    ) -> list[str]:
+        """Revoke one family, or every live family of a user except ``keep``; committed.
+
+        Returns the ids that this call revoked (families already revoked are left as they are).
+        """
+        conditions: list[ColumnElement[bool]] = [cls.revoked_at.is_(None)]
+        if family_id is not None:
+            conditions.append(cls.id == family_id)
+        if user_id is not None:
+            conditions.append(cls.user_id == user_id)
+        if keep is not None:
+            conditions.append(cls.id != keep)
+        if family_id is None and user_id is None:
+            raise ValueError("RefreshFamily.revoke needs a family_id or a user_id.")
+        with translated_errors():
+            try:
+                ids = list(db.session.scalars(select(cls.id).where(*conditions)))
+                if ids:
+                    db.session.execute(
+                        update(cls)
+                        .where(cls.id.in_(ids), cls.revoked_at.is_(None))
+                        .values(revoked_at=aware_utc_now(), revoked_reason=reason[:40])
+                        .execution_options(synchronize_session=False)
+                    )
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                raise
+        return ids
+
+    @classmethod
+    def delete_for_user(cls, user_id: str) -> None:
+        """Delete the user's families in the current transaction (committed by the caller).
+
+        Not left to ON DELETE CASCADE, which SQLite applies only with a connection pragma.
+        """
+        with translated_errors():
+            db.session.execute(
+                delete(cls)
+                .where(cls.user_id == user_id)
+                .execution_options(synchronize_session=False)
+            )
+
+    @classmethod
+    def purge_batch(cls, before: datetime, batch_size: int) -> int:
+        """Delete up to ``batch_size`` families revoked or expired before ``before``; committed."""
+        finished = or_(
+            cls.revoked_at < before, cls.expires_at < before, cls.absolute_expires_at < before
+        )
+        with translated_errors():
+            try:
+                ids = list(db.session.scalars(select(cls.id).where(finished).limit(batch_size)))
+                deleted = 0
+                if ids:
+                    result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
+                        delete(cls)
+                        .where(cls.id.in_(ids))
+                        .execution_options(synchronize_session=False)
+                    )
+                    deleted = result.rowcount
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                raise
+        return deleted
 
 
 class ApiKey(ModelBase, db.Model):  # type: ignore[name-defined]
@@ -230,6 +376,15 @@ class ApiKey(ModelBase, db.Model):  # type: ignore[name-defined]
             query = query.where(cls.revoked_at.is_(None))
         with translated_errors():
             return list(db.session.scalars(query))
+
+    @classmethod
+    def delete_for_owner(cls, user_id: str) -> list[str]:
+        """Delete a user's keys in the current transaction; return their ids."""
+        with translated_errors():
+            ids = cls.ids_of_owner(user_id)
+            if ids:
+                db.session.execute(delete(cls).where(cls.id.in_(ids)))
+        return ids
 
     @classmethod
     def ids_of_owner(cls, user_id: str) -> list[str]:

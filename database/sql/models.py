@@ -106,9 +106,12 @@ class ModelBase:
         """The values this record tries to store in each unique column set, read before commit."""
         mapper = inspect_object(type(self))
         values = {}
-        for columns in _unique_column_sets(_table(type(self))):
-            keys = tuple(mapper.get_property_by_column(column).key for column in columns)
-            values[keys] = tuple(getattr(self, key) for key in keys)
+        # No autoflush: reading an expired attribute must not flush a pending delete first
+        # (the reload would then find no row).
+        with db.session.no_autoflush:
+            for columns in _unique_column_sets(_table(type(self))):
+                keys = tuple(mapper.get_property_by_column(column).key for column in columns)
+                values[keys] = tuple(getattr(self, key) for key in keys)
         return values
 
     def _conflict(self, unique_values: dict[tuple[str, ...], tuple[object, ...]]) -> ConflictError:

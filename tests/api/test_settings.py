@@ -120,3 +120,19 @@ def test_cors_allows_listed_origins_only(make_app: Callable[..., Flask]) -> None
     )
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://admin.test"
     assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
+
+
+def test_refresh_token_lifetimes_must_fit_together() -> None:
+    config = load_settings({})
+    assert config["ACCESS_TOKEN_TTL_SECONDS"] == 900
+    assert config["REFRESH_TOKEN_TTL_SECONDS"] == 30 * 86400
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            {"REFRESH_TOKEN_TTL_SECONDS": "100", "REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS": "50"}
+        )
+    assert caught.value.problems == [
+        "REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS: 50 is shorter than REFRESH_TOKEN_TTL_SECONDS "
+        "(100); make it at least as long."
+    ]
+    with pytest.raises(ConfigError):
+        load_settings({"RATELIMIT_LOGIN_USERNAME": "often"})

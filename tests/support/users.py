@@ -1,4 +1,4 @@
-"""Accounts for tests: an administrator and the headers of its access token."""
+"""An administrator for tests that need one: created through the services, logged in over HTTP."""
 
 from __future__ import annotations
 
@@ -6,23 +6,11 @@ import uuid
 
 from flask import Flask
 
-from auth.credentials import auth_state
-from database.sql.identity import Role, User
-
-ADMIN_ROLE = "admin"
+from tests.support.accounts import bearer, login, make_user
 
 
 def admin_headers(app: Flask) -> dict[str, str]:
     """``Authorization`` for a new administrator of ``app`` (its tables must exist)."""
-    with app.app_context():
-        role = Role.query.filter_by(name=ADMIN_ROLE).one_or_none() or Role(name=ADMIN_ROLE).insert()
-        user = User(username=f"admin-{uuid.uuid4().hex[:8]}", password_hash="unused", roles=[role])
-        user.insert()
-        state = auth_state(app)
-        if state.family_check is None:
-            # Until login families exist, any access token's family counts as alive.
-            state.family_check = lambda claims: None
-        token = state.codec.issue_access(
-            user.id, uuid.uuid4().hex, user.username, [ADMIN_ROLE], [], 900
-        )
-    return {"Authorization": f"Bearer {token}"}
+    username = f"admin-{uuid.uuid4().hex[:8]}"
+    make_user(app, username, roles=("admin",))
+    return bearer(login(app.test_client(), username))

@@ -345,7 +345,7 @@ def test_lean_writer_lines_match_the_log_formats(log_format: str) -> None:
     writer = AccessLineWriter(stream, log_format, interval=60)
     fields = {
         "remote_ip": "203.0.113.9", "method": "GET", "path": "/x?token=[redacted]",
-        "route": "/x", "status": 200, "duration_ms": 1.25, "uid": "-",
+        "route": "/x", "status": 200, "duration_ms": 1.25, "uid": "-", "user": "-",
         "request_id": "abc123", "user_agent": "curl/8",
     }  # fmt: skip
     writer.write(logging.INFO, fields)
@@ -362,7 +362,7 @@ def test_lean_writer_lines_match_the_log_formats(log_format: str) -> None:
     else:
         assert re.fullmatch(
             r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO api\.access: 203\.0\.113\.9 "
-            r'"GET /x\?token=\[redacted\]" 200 1\.2ms route=/x uid=- request_id=abc123 '
+            r'"GET /x\?token=\[redacted\]" 200 1\.2ms route=/x uid=- user=- request_id=abc123 '
             r'agent="curl/8"',
             first,
         ), first
@@ -375,7 +375,8 @@ def test_lean_writer_flushes_in_the_background() -> None:
     stream = io.StringIO()
     writer = AccessLineWriter(stream, "text", interval=0.05)
     writer.write(logging.INFO, dict.fromkeys(
-        ("remote_ip", "method", "path", "route", "status", "uid", "request_id", "user_agent"), "-"
+        ("remote_ip", "method", "path", "route", "status", "uid", "user", "request_id",
+         "user_agent"), "-"
     ) | {"duration_ms": 0.5})  # fmt: skip
     deadline = time.monotonic() + 2
     while not stream.getvalue() and time.monotonic() < deadline:

@@ -1,0 +1,227 @@
+"""Login families across processes: gunicorn workers, a second instance, the purge lock."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+from flask import Flask
+
+from auth import families
+from database.sql import db, db_create_all
+from database.sql.dbtype import DBType
+from database.sql.identity import RefreshFamily, User
+from database.sql.locks import scoped_lock_name, try_database_lock
+from database.sql.types import aware_utc_now
+from tests.conftest import TEST_SECRET_KEY
+from tests.support.accounts import PASSWORD, close_caches, make_user
+from tests.support.gunicorn import Server, gunicorn
+from tests.support.operations import redis_url_or_skip
+from tests.support.sql import created_database, plain
+
+THREADS = 8
+
+
+@contextmanager
+def served(app: Flask, tmp_path: Path, *extra_args: str) -> Iterator[Server]:
+    """gunicorn (2 workers) on the same database, Redis and SECRET_KEY as ``app``."""
+    env = {
+        "APP_ENV": "development",
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "DATABASE_URL": app.config["DATABASE_URL"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "SQL_CREATE_TABLES": "0",
+        "RATELIMIT_ENABLED": "0",
+        "LOG_FORMAT": "json",
+    }
+    with gunicorn(env, tmp_path / "gunicorn.log", workers=2, extra_args=extra_args) as server:
+        yield server
+
+
+def api_login(server: Server) -> dict[str, str]:
+    """Log ada in over HTTP."""
+    response = requests.post(
+        f"{server.url}/api/auth/login", json={"username": "ada", "password": PASSWORD}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    tokens: dict[str, str] = response.json()
+    return tokens
+
+
+@pytest.mark.slow
+def test_concurrent_refreshes_of_one_token_have_exactly_one_winner(
+    accounts_app: Flask, tmp_path: Path
+) -> None:
+    make_user(accounts_app, "ada")
+    # Threaded workers: eight refreshes really run at once, two processes deep.
+    with served(accounts_app, tmp_path, "--threads", "4") as server:
+        token = api_login(server)["refresh_token"]
+        start = threading.Barrier(THREADS)
+
+        def exchange(_: int) -> requests.Response:
+            start.wait()
+            return requests.post(
+                f"{server.url}/api/auth/refresh", json={"refresh_token": token}, timeout=10
+            )
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            responses = list(pool.map(exchange, range(THREADS)))
+        winners = [r for r in responses if r.status_code == 200]
+        assert len(winners) == 1, [r.text for r in responses]
+        assert {r.json()["code"] for r in responses if r.status_code != 200} == {
+            "refresh_token_spent"
+        }
+        # The losers did not revoke the login: the winner's tokens carry on.
+        again = requests.post(
+            f"{server.url}/api/auth/refresh",
+            json={"refresh_token": winners[0].json()["refresh_token"]},
+            timeout=10,
+        )
+        assert again.status_code == 200, again.text
+    assert "Traceback" not in server.log()
+
+
+def me_statuses(server: Server, token: str, calls: int = 16) -> list[int]:
+    """GET /api/auth/me ``calls`` times, four at a time, so both workers answer."""
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def call(_: int) -> int:
+        return requests.get(f"{server.url}/api/auth/me", headers=headers, timeout=10).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(call, range(calls)))
+
+
+@pytest.mark.slow
+def test_logout_on_one_worker_is_seen_by_the_other_and_by_another_instance(
+    accounts_app: Flask, make_accounts_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    make_user(accounts_app, "ada")
+    second_instance = make_accounts_app()
+    local = second_instance.test_client()
+    with served(accounts_app, tmp_path) as server:
+        tokens = api_login(server)
+        headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert me_statuses(server, tokens["access_token"]) == [200] * 16
+        cache = second_instance.extensions["auth_families"]
+        hits = cache.hits
+        assert [local.get("/api/auth/me", headers=headers).status_code for _ in range(3)] == [
+            200
+        ] * 3
+        assert cache.hits >= hits + 2  # the other instance answers from its cache now
+
+        logout = requests.post(f"{server.url}/api/auth/logout", headers=headers, timeout=10)
+        assert logout.status_code == 204
+        assert me_statuses(server, tokens["access_token"]) == [401] * 16
+        refused = local.get("/api/auth/me", headers=headers)
+        assert refused.status_code == 401 and refused.get_json()["code"] == "token_revoked"
+    # Each of the two workers answered 200 before the logout and 401 after it.
+    lines = [json.loads(line) for line in server.log().splitlines() if '"api.access"' in line]
+    served_by = {
+        status: {
+            line["pid"]
+            for line in lines
+            if line["route"] == "/api/auth/me" and line["status"] == status
+        }
+        for status in (200, 401)
+    }
+    assert len(served_by[200]) == 2 and served_by[401] == served_by[200], served_by
+    assert all(
+        line["user"] == "ada"
+        for line in lines
+        if line["status"] == 200 and line["route"] == "/api/auth/me"
+    )
+
+
+def add_families(app: Flask, alive: int, finished: int) -> None:
+    """Logins of ada: ``alive`` current ones, ``finished`` revoked or expired 30 days ago."""
+    with app.app_context():
+        user = User.by_username("ada")
+        assert user is not None
+        for _ in range(alive + finished):
+            families.issue(user)
+        month_ago = aware_utc_now() - timedelta(days=30)
+        rows = db.session.scalars(db.select(RefreshFamily).limit(finished)).all()
+        for index, family in enumerate(rows):
+            if index % 2:
+                family.revoked_at = month_ago
+            else:
+                family.expires_at = month_ago
+        db.session.commit()
+
+
+def family_count(app: Flask) -> int:
+    """How many families the database holds."""
+    with app.app_context():
+        return int(db.session.scalar(db.select(db.func.count()).select_from(RefreshFamily)) or 0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 1000])
+def test_concurrent_purges_delete_each_row_once(
+    accounts_app: Flask, make_accounts_app: Callable[..., Flask], batch_size: int
+) -> None:
+    make_user(accounts_app, "ada")
+    add_families(accounts_app, alive=5, finished=20)
+    instances = [accounts_app, make_accounts_app()]
+    start = threading.Barrier(2)
+
+    def run(app: Flask) -> int | None:
+        with app.app_context():
+            start.wait()
+            return families.purge(timedelta(days=7), batch_size)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(run, instances))
+    assert sum(result or 0 for result in results) == 20, results
+    assert family_count(accounts_app) == 5
+
+
+@contextmanager
+def held_elsewhere(app: Flask, kind: DBType) -> Iterator[None]:
+    """Hold the purge lock the way another host's run would: the database's, or Redis's."""
+    with app.app_context():
+        if kind is DBType.SQLITE:
+            import redis
+
+            client = redis.Redis.from_url(app.config["REDIS_URL"])
+            lock = client.lock(scoped_lock_name(families.PURGE_LOCK), timeout=60)
+            assert lock.acquire(blocking=False)
+            try:
+                yield
+            finally:
+                lock.release()
+                client.close()
+        else:
+            with try_database_lock(families.PURGE_LOCK) as held:
+                assert held is True
+                yield
+
+
+@pytest.mark.parametrize("kind", [DBType.POSTGRESQL, DBType.MYSQL, DBType.SQLITE], ids=str)
+def test_a_run_finding_the_lock_taken_exits_at_once(
+    make_app: Callable[..., Flask], tmp_path: Path, kind: DBType
+) -> None:
+    with created_database(kind, str(tmp_path)) as url:
+        settings = {"DATABASE_URL": plain(url), "REDIS_URL": redis_url_or_skip()}
+        holder, runner = make_app(**settings), make_app(**settings)
+        try:
+            with holder.app_context():
+                db_create_all()
+            make_user(holder, "ada")
+            add_families(holder, alive=1, finished=2)
+            with held_elsewhere(holder, kind), runner.app_context():
+                assert families.purge(timedelta(days=7)) is None
+            assert family_count(holder) == 3
+            with runner.app_context():
+                assert families.purge(timedelta(days=7)) == 2
+        finally:
+            for app in (holder, runner):
+                close_caches(app)
