@@ -103,4 +103,7 @@ def test_every_operation_honours_the_document(
     case: Any, contract_app: Flask, credentials: dict[str, dict[str, str]]
 ) -> None:
     headers = headers_for(case, credentials)
+    if case.operation.path == "/api/auth/logout":
+        # A login of its own: ending the shared one would starve the other cases.
+        headers = admin_headers(contract_app)
     case.call_and_validate(headers=headers, checks=CHECKS, app=contract_app)
