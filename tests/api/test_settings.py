@@ -136,3 +136,19 @@ def test_refresh_token_lifetimes_must_fit_together() -> None:
     ]
     with pytest.raises(ConfigError):
         load_settings({"RATELIMIT_LOGIN_USERNAME": "often"})
+
+
+@pytest.mark.parametrize(
+    ("environ", "reason"),
+    [
+        ({"ACCEPTED_API_KEY": "short-key"}, "at least 32 bytes"),
+        ({"APP_ENV": "production", "SECRET_KEY": GOOD_SECRET,
+          "ACCEPTED_API_KEY": "change-me-change-me-change-me-change-me"}, "placeholder"),
+        ({"API_KEY_TTL_DAYS": "400"}, "longer than API_KEY_MAX_TTL_DAYS"),
+    ],
+)  # fmt: skip
+def test_api_key_settings_are_checked(environ: dict[str, str], reason: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ)
+    assert any(reason in problem for problem in caught.value.problems)
+    assert "change-me" not in str(caught.value) and "short-key" not in str(caught.value)
