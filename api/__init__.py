@@ -11,6 +11,7 @@ from flask import Request as FlaskRequest
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 import auth.auth
+import auth.issuers
 from api import ops, sessions
 from api.errorhandler import set_handler
 from api.ops import logs, register_check, requestid
@@ -72,6 +73,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     requestid.init_app(app)
     sessions.init_app(app)
     auth.auth.init_app(app)
+    _init_issuers(app)
     _configure_cors(app)
     # Data layers and operations batteries are initialised here.
     _init_sql(app)
@@ -97,6 +99,14 @@ def _init_sql(app: Flask) -> None:
     if create_tables:
         create_tables_on_first_request(app)
     register_check(app, "sql", ping_check(app))
+
+
+def _init_issuers(app: Flask) -> None:
+    """Third-party tokens (TOKEN_ISSUERS), each JWKS issuer's key set checked as jwks:<name>."""
+    verifier = auth.issuers.init_app(app)
+    if verifier is not None:
+        for name, key_set in verifier.key_sets.items():
+            register_check(app, f"jwks:{name}", key_set.check)
 
 
 def _init_mongodb(app: Flask) -> None:
