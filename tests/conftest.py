@@ -10,7 +10,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
-from tests.support.operations import access_log_pg_url, ratelimit_prefix, redis_url  # noqa: F401
+from tests.support.operations import (  # noqa: F401 (fixtures)
+    access_log_pg_url,
+    ratelimit_prefix,
+    redis_unique,
+    redis_url,
+)
 
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 
