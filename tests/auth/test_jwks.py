@@ -19,6 +19,8 @@ from tests.support.oidc import DISCOVERY, LocalIssuer, SigningKey
 from tests.support.services import free_port
 
 IssuerApp = Callable[..., Flask]
+# Health checks that fetch keys get time to spare on a busy machine (the default is 1.5 s).
+SLOW = 5
 
 
 class FakeClock:
@@ -111,7 +113,7 @@ def test_key_set_is_refreshed_after_its_ttl(oidc: LocalIssuer, clocked_app: Cloc
 def test_provider_down_keeps_the_last_good_keys(
     oidc: LocalIssuer, clocked_app: ClockedApp, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app, clock = clocked_app(oidc, JWKS_CACHE_SECONDS=60)
+    app, clock = clocked_app(oidc, JWKS_CACHE_SECONDS=60, HEALTHCHECK_TIMEOUT_SECONDS=SLOW)
     assert status(app, oidc.token()) == 200
     oidc.available = False
     # Within the TTL nothing is fetched, and readiness holds.
@@ -142,7 +144,7 @@ def late_provider(rsa_key: SigningKey) -> Iterator[LocalIssuer]:
 def test_first_start_with_the_provider_down_is_503_then_recovers(
     late_provider: LocalIssuer, clocked_app: ClockedApp
 ) -> None:
-    app, clock = clocked_app(late_provider)
+    app, clock = clocked_app(late_provider, HEALTHCHECK_TIMEOUT_SECONDS=SLOW)
     client = app.test_client()
     token = late_provider.token()
     response = client.get("/api/restricted", headers=bearer(token))
@@ -178,7 +180,7 @@ def test_discovery_is_read_once(oidc: LocalIssuer, issuer_app: IssuerApp) -> Non
 def test_health_check_loads_keys_before_the_first_token(
     oidc: LocalIssuer, issuer_app: IssuerApp
 ) -> None:
-    app = issuer_app(oidc.config())
+    app = issuer_app(oidc.config(), HEALTHCHECK_TIMEOUT_SECONDS=SLOW)
     assert health(app)[f"jwks:{oidc.path}"] == "success"
     assert status(app, oidc.token()) == 200
     assert oidc.jwks_fetches == 1
