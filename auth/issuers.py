@@ -122,6 +122,7 @@ class ExternalTokens:
                 token,
                 key=key,
                 algorithms=[alg],
+                # Cognito (token_use set) names the audience per token kind; checked below.
                 audience=None if config.token_use else list(config.audiences),
                 issuer=config.issuer,
                 options={

@@ -150,9 +150,9 @@ class KeySet:
             if self._keys is None or now >= self._expires:
                 loaded = self._load(now)
             unknown = self._keys is not None and kid not in self._keys and not loaded
-            if unknown and self._refetch_due(now):
+            # The window starts with a refetch actually tried (not one skipped by back-off).
+            if unknown and self._refetch_due(now) and self._load(now):
                 self._refetched_at = now
-                self._load(now)
             if self._keys is None:
                 raise AuthUnavailableError(
                     "The identity provider that issued this token cannot be reached; "
