@@ -12,6 +12,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 import auth.apikeys
 import auth.auth
+import auth.issuers
 from api import cli, ops, sessions
 from api.errorhandler import set_handler
 from api.ops import logs, register_check, requestid
@@ -74,6 +75,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     requestid.init_app(app)
     sessions.init_app(app)
     auth.auth.init_app(app)
+    _init_issuers(app)
     _configure_cors(app)
     # Data layers and operations batteries are initialised here.
     _init_sql(app)
@@ -108,6 +110,14 @@ def _init_accounts(app: Flask) -> None:
     """Users' logins: the family check behind access tokens, and the account commands."""
     families.init_app(app)
     cli.init_app(app)
+
+
+def _init_issuers(app: Flask) -> None:
+    """Third-party tokens (TOKEN_ISSUERS), each JWKS issuer's key set checked as jwks:<name>."""
+    verifier = auth.issuers.init_app(app)
+    if verifier is not None:
+        for name, key_set in verifier.key_sets.items():
+            register_check(app, f"jwks:{name}", key_set.check)
 
 
 def _init_mongodb(app: Flask) -> None:

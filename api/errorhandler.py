@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import Aborter, HTTPException, InternalServerError
 
 from api.ops.requestid import current_request_id
-from auth.errors import NO_CREDENTIAL_CODES, AuthError, InvalidInput
+from auth.errors import NO_CREDENTIAL_CODES, AuthError, AuthUnavailableError, InvalidInput
 from database.errors import ConfigurationError, ConflictError, NotFoundError, UnavailableError
 
 logger = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     ConflictError: 409,
     UnavailableError: 503,
     ConfigurationError: 503,
+    AuthUnavailableError: 503,
     # Python's own: a refused action (403) and a route that is declared but not built (501).
     PermissionError: 403,
     NotImplementedError: 501,

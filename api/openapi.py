@@ -257,7 +257,11 @@ def _security(
     if API_KEY in requirement.kinds:
         options.append({"apiKey": scopes})
     if EXTERNAL in requirement.kinds:
-        options.extend({name: scopes} for name in sorted(issuers))
+        options.extend(
+            {name: scopes}
+            for name, scheme in sorted(issuers.items())
+            if requirement.issuers is None or scheme["x-issuer"] in requirement.issuers
+        )
     return options
 
 
@@ -269,9 +273,22 @@ def _needs(requirement: AuthRequirement) -> str:
 
 
 def _issuer_schemes(app: Flask) -> dict[str, dict[str, object]]:
-    """A bearer scheme per configured third-party issuer (``issuers`` in the auth state)."""
-    described = app.extensions.get("issuer_schemes") or {}
-    return {f"issuer_{name}": dict(scheme) for name, scheme in sorted(described.items())}
+    """A scheme per configured third-party issuer (TOKEN_ISSUERS), named ``issuer_<name>``.
+
+    ``x-issuer`` keeps the ``iss`` value, so operations limited by ``allowed_issuers`` list
+    only the issuers they accept.
+    """
+    schemes: dict[str, dict[str, object]] = {}
+    for config in app.config.get("TOKEN_ISSUERS") or ():
+        scheme: dict[str, object]
+        if config.discovery:
+            scheme = {"type": "openIdConnect", "openIdConnectUrl": config.discovery_url}
+        else:
+            scheme = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        scheme["description"] = f"A bearer token issued by {config.issuer}."
+        scheme["x-issuer"] = config.issuer
+        schemes[f"issuer_{config.name}"] = scheme
+    return dict(sorted(schemes.items()))
 
 
 def _models_of(declared: Operation) -> Iterable[tuple[type[BaseModel], Mode]]:

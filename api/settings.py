@@ -11,6 +11,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values, find_dotenv
 
+from auth.issuer_config import load_issuers
+
 DEVELOPMENT = "development"
 PRODUCTION = "production"
 ENVIRONMENTS = (DEVELOPMENT, PRODUCTION)
@@ -125,6 +127,11 @@ def parse_list(value: object) -> tuple[str, ...]:
     if isinstance(value, list | tuple):
         return tuple(str(item).strip() for item in value if str(item).strip())
     return tuple(item.strip() for item in str(value).split(",") if item.strip())
+
+
+def parse_json_text(value: object) -> object:
+    """Keep JSON text as a stripped string (checked where it is used); data given in code as is."""
+    return value if isinstance(value, list | dict) else str(value).strip()
 
 
 def parse_choice(*choices: str) -> Parser:
@@ -278,6 +285,33 @@ SETTINGS: tuple[Setting, ...] = (
         parse_count,
         "For this long after a refresh, the refresh token it spent is refused without "
         "revoking the login (concurrent tabs, a retried request); 0 turns it off.",
+    ),
+    # --- third-party token issuers ---
+    Setting(
+        "TOKEN_ISSUERS",
+        "",
+        parse_json_text,
+        "JSON list of identity providers whose bearer tokens are accepted (README: Tokens from "
+        "an identity provider); empty: none.",
+    ),
+    Setting(
+        "TOKEN_ISSUERS_FILE",
+        "",
+        parse_str,
+        "A JSON or YAML (.yaml/.yml) file holding that list, instead of TOKEN_ISSUERS.",
+    ),
+    Setting(
+        "JWKS_CACHE_SECONDS",
+        "3600",
+        parse_positive_int,
+        "How long an issuer's key set (JWKS) is used before it is fetched again.",
+    ),
+    Setting(
+        "JWKS_MIN_REFETCH_SECONDS",
+        "30",
+        parse_positive_int,
+        "A token with an unknown key id refetches its issuer's key set at most once per this "
+        "many seconds (key rotation is seen at once; forged key ids cannot flood the provider).",
     ),
     # --- sql ---
     Setting(
@@ -495,6 +529,7 @@ def load_settings(environ: Mapping[str, object]) -> dict[str, object]:
             problems.append(f"{setting.name}: {shown} is not valid ({exc}).")
     if not problems:
         problems.extend(_check_combinations(values))
+        problems.extend(_load_token_issuers(values, environ))
     if problems:
         raise ConfigError(problems)
     return values
@@ -550,6 +585,21 @@ def _check_combinations(values: dict[str, object]) -> list[str]:
         problems.extend(_check_production_secret(values["SECRET_KEY"]))
         if values["FLASK_DEBUG"]:
             problems.append("FLASK_DEBUG: debug mode exposes a console; turn it off in production.")
+    return problems
+
+
+def _load_token_issuers(values: dict[str, object], environ: Mapping[str, object]) -> list[str]:
+    """Validate TOKEN_ISSUERS(_FILE) into ``IssuerConfig``s (kept in TOKEN_ISSUERS)."""
+    leeway = values["TOKEN_LEEWAY_SECONDS"]
+    assert isinstance(leeway, int)
+    configs, problems = load_issuers(
+        values["TOKEN_ISSUERS"],
+        str(values["TOKEN_ISSUERS_FILE"]),
+        environ,
+        production=values["APP_ENV"] == PRODUCTION,
+        default_leeway=leeway,
+    )
+    values["TOKEN_ISSUERS"] = configs
     return problems
 
 

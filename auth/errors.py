@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+class AuthUnavailableError(Exception):
+    """Authentication needs a service that cannot be reached now (HTTP 503); its message is
+    written for the client (an identity provider's keys, the token deny-list)."""
+
+
 class AuthError(Exception):
     """An authentication failure: ``error`` holds ``code`` and ``description``."""
 
@@ -114,6 +119,23 @@ REFRESH_TOKEN_SPENT = {
     "code": "refresh_token_spent",
     "description": "This refresh token was exchanged moments ago by another request; use the "
     "tokens that request received, or log in again.",
+}
+
+# Third-party tokens (auth.issuers): the same codes, with advice that fits a provider's token.
+EXTERNAL_TOKEN_INVALID = {
+    "code": "invalid_token",
+    "description": "The token is invalid; get a new one from your identity provider.",
+}
+
+EXTERNAL_TOKEN_EXPIRED = {
+    "code": "token_expired",
+    "description": "The token has expired; get a new one from your identity provider.",
+}
+
+UNKNOWN_ISSUER = {
+    "code": "unknown_issuer",
+    "description": "The token's issuer (iss) is not one this API accepts; use a token from "
+    "one of the identity providers it is configured for.",
 }
 
 # Codes of 401s sent to a request that carried no usable credential at all: their

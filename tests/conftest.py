@@ -14,10 +14,11 @@ from flask.testing import FlaskClient
 from api import create_app
 from database.sql.dbtype import DBType
 from tests.support.accounts import close_caches, prepare_tables
-from tests.support.operations import (  # noqa: F401
+from tests.support.operations import (  # noqa: F401 (fixtures)
     access_log_pg_url,
     delete_redis_keys,
     ratelimit_prefix,
+    redis_unique,
     redis_url,
     redis_url_or_skip,
 )

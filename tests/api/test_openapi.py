@@ -152,3 +152,20 @@ def test_the_cli_writes_json(app: Flask, tmp_path: Path) -> None:
     result = app.test_cli_runner().invoke(args=["openapi", "write", str(target)])
     assert result.exit_code == 0, result.output
     assert json.loads(target.read_text()) == build_spec(app)
+
+
+def test_configured_issuers_appear_as_security_schemes(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCS_TEST_ISSUER_KEY", "k" * 48)
+    issuers = [
+        {"name": "internal", "issuer": "https://auth.internal.example", "audience": "api",
+         "hs_key_env": "DOCS_TEST_ISSUER_KEY", "algorithms": ["HS256"]},
+    ]  # fmt: skip
+    document = make_app(TOKEN_ISSUERS=issuers).test_client().get("/openapi.json").get_json()
+    validate(document)
+    scheme = document["components"]["securitySchemes"]["issuer_internal"]
+    assert scheme["type"] == "http" and scheme["x-issuer"] == "https://auth.internal.example"
+    assert {"issuer_internal": []} in document["paths"]["/api/items"]["get"]["security"]
+    # Routes that take no third-party tokens do not list it.
+    assert {"issuer_internal": []} not in document["paths"]["/api/api-keys"]["get"]["security"]

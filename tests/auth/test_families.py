@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -90,14 +91,34 @@ def test_concurrent_refreshes_of_one_token_have_exactly_one_winner(
 
 
 def me_statuses(server: Server, token: str, calls: int = 16) -> list[int]:
-    """GET /api/auth/me ``calls`` times, four at a time, so both workers answer."""
+    """GET /api/auth/me ``calls`` times, four at a time, until both workers have answered.
+
+    The kernel may hand every connection to one worker on a busy machine, so batches are
+    repeated (up to ten) until the access log shows a second worker for this status.
+    """
     headers = {"Authorization": f"Bearer {token}"}
 
     def call(_: int) -> int:
         return requests.get(f"{server.url}/api/auth/me", headers=headers, timeout=10).status_code
 
-    with ThreadPoolExecutor(4) as pool:
-        return list(pool.map(call, range(calls)))
+    statuses: list[int] = []
+    for _ in range(10):
+        with ThreadPoolExecutor(4) as pool:
+            statuses += pool.map(call, range(calls))
+        time.sleep(0.3)  # access lines are written in batches, at most 0.2 s late
+        if len(me_workers(server).get(statuses[-1], set())) >= 2:
+            break
+    return statuses
+
+
+def me_workers(server: Server) -> dict[int, set[int]]:
+    """Status -> the pids of the workers that answered /api/auth/me with it."""
+    lines = [json.loads(line) for line in server.log().splitlines() if '"api.access"' in line]
+    found: dict[int, set[int]] = {}
+    for line in lines:
+        if line["route"] == "/api/auth/me":
+            found.setdefault(line["status"], set()).add(line["pid"])
+    return found
 
 
 @pytest.mark.slow
@@ -110,7 +131,7 @@ def test_logout_on_one_worker_is_seen_by_the_other_and_by_another_instance(
     with served(accounts_app, tmp_path) as server:
         tokens = api_login(server)
         headers = {"Authorization": f"Bearer {tokens['access_token']}"}
-        assert me_statuses(server, tokens["access_token"]) == [200] * 16
+        assert set(me_statuses(server, tokens["access_token"])) == {200}
         cache = second_instance.extensions["auth_families"]
         hits = cache.hits
         assert [local.get("/api/auth/me", headers=headers).status_code for _ in range(3)] == [
@@ -120,19 +141,12 @@ def test_logout_on_one_worker_is_seen_by_the_other_and_by_another_instance(
 
         logout = requests.post(f"{server.url}/api/auth/logout", headers=headers, timeout=10)
         assert logout.status_code == 204
-        assert me_statuses(server, tokens["access_token"]) == [401] * 16
+        assert set(me_statuses(server, tokens["access_token"])) == {401}
         refused = local.get("/api/auth/me", headers=headers)
         assert refused.status_code == 401 and refused.get_json()["code"] == "token_revoked"
     # Each of the two workers answered 200 before the logout and 401 after it.
+    served_by = me_workers(server)
     lines = [json.loads(line) for line in server.log().splitlines() if '"api.access"' in line]
-    served_by = {
-        status: {
-            line["pid"]
-            for line in lines
-            if line["route"] == "/api/auth/me" and line["status"] == status
-        }
-        for status in (200, 401)
-    }
     assert len(served_by[200]) == 2 and served_by[401] == served_by[200], served_by
     assert all(
         line["user"] == "ada"

@@ -40,11 +40,17 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def ratelimit_prefix(redis_url: str) -> Iterator[str]:
+def redis_unique(redis_url: str) -> Iterator[str]:
+    """A name unique to this test; every Redis key containing it is deleted afterwards."""
+    unique = f"test-{uuid.uuid4().hex}"
+    yield unique
+    delete_redis_keys(redis_url, unique)
+
+
+@pytest.fixture
+def ratelimit_prefix(redis_unique: str) -> str:
     """A rate-limit key prefix unique to this test; its keys are deleted afterwards."""
-    prefix = f"test-{uuid.uuid4().hex}"
-    yield prefix
-    delete_redis_keys(redis_url, prefix)
+    return redis_unique
 
 
 @pytest.fixture
