@@ -37,7 +37,7 @@ def test_sql_names() -> None:
     assert parameters(setup_sql_db)[:7] == [
         "app", "dbtype", "username", "password", "host", "database_name", "port",
     ]  # fmt: skip
-    assert parameters(db_drop_all) == ["testing"]
+    assert parameters(db_drop_all) == ["testing", "conn"]
     assert parameters(db_create_all) == []
     assert {member.name for member in DBType} == {"POSTGRESQL", "MYSQL", "MSSQL", "SQLITE"}
     assert all(hasattr(ModelBase, name) for name in ("insert", "update", "delete"))

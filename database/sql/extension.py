@@ -157,16 +157,34 @@ def db_create_all() -> None:
         db.create_all()
 
 
-def db_drop_all(testing: bool = False) -> None:
-    """Drop the models' tables; with ``testing=True`` drop the whole database too."""
+def db_drop_all(testing: bool = False, conn: str | URL | None = None) -> None:
+    """Drop the models' tables; with ``testing=True`` drop the whole database too.
+
+    ``conn`` (with ``testing=True``) is the URL of the database to drop, as in the original
+    project; by default it is the app's own. The caller's session is ended first (uncommitted
+    changes are rolled back): its open transaction would hold locks that DROP waits for.
+    """
+    if conn is not None and not testing:
+        raise ValueError(
+            "db_drop_all: conn names the database to drop and is used only with testing=True; "
+            "pass testing=True, or leave conn out to drop only the tables."
+        )
+    target = _database_url() if conn is None else _as_url(conn)
+    db.session.remove()
     with translated_errors():
         db.drop_all()
         if testing:
-            url = _database_url()
-            db.session.remove()
+            # Pooled connections would keep the database in use (MySQL waits for them).
             db.engine.dispose()
-            if url.database not in (None, "", ":memory:"):
-                drop_database(url)
+            if target.database not in (None, "", ":memory:") and database_exists(target):
+                drop_database(target)
+
+
+def _as_url(conn: str | URL) -> URL:
+    """``conn`` as a URL with this project's drivers (a SQLite name lives under instance/)."""
+    if isinstance(conn, URL):
+        return conn
+    return parse_url(conn, str(current_app.config["MSSQL_ODBC_DRIVER"]), current_app.instance_path)
 
 
 def managed_by_migrations() -> bool:
