@@ -14,6 +14,7 @@ import auth.auth
 from api import ops, sessions
 from api.errorhandler import set_handler
 from api.ops import logs, register_check, requestid
+from api.ops.monitoring import monitoring_bp
 from api.routes import register_blueprints
 from api.settings import (
     DEVELOPMENT,
@@ -91,7 +92,7 @@ def _init_sql(app: Flask) -> None:
     if create_tables is None:
         create_tables = app.config["APP_ENV"] == DEVELOPMENT and not app.testing
     if create_tables:
-        create_tables_on_first_request(app)
+        create_tables_on_first_request(app, exempt_blueprints=(monitoring_bp.name,))
     register_check(app, "sql", ping_check(app))
 
 

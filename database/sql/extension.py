@@ -5,19 +5,22 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask.typing import ResponseReturnValue
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, inspect, text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy_utils import create_database, database_exists, drop_database
 
+from database.errors import UnavailableError
 from database.sql.dbtype import DBType
 from database.sql.errors import translate, translated_errors
 from database.sql.urls import (
@@ -33,6 +36,13 @@ logger = logging.getLogger(__name__)
 EXTENSION = "sql"
 MIGRATIONS_DIR = str(Path(__file__).resolve().parents[2] / "migrations")
 MIGRATIONS_TABLE = "alembic_version"
+# The lock that serialises table creation between processes (see schema_lock).
+SCHEMA_LOCK_NAME = "flask-jwe-api:create-tables"
+SCHEMA_LOCK_KEY = zlib.crc32(SCHEMA_LOCK_NAME.encode())  # the same number in every process
+SCHEMA_LOCK_TIMEOUT_SECONDS = 10
+SCHEMA_LOCK_BUSY = (
+    "Another process has been creating the database tables for a while; try again in a moment."
+)
 # Used when the app was not built by api.create_app (whose settings set these keys).
 CONFIG_DEFAULTS: dict[str, object] = {
     "DATABASE_URL": "",
@@ -145,16 +155,96 @@ def _database_url() -> URL:
 def db_create_all() -> None:
     """Create the database when it does not exist, then any missing tables (in an app context).
 
-    For development and tests; deployed databases are built with ``flask db upgrade``.
+    For development and tests; deployed databases are built with ``flask db upgrade``. Safe
+    when several processes run it at once (gunicorn workers): a database another process
+    created first is fine, and tables are created under a database-wide lock.
     """
-    url = _database_url()
     with translated_errors():
+        ensure_databases()
+        for bind_key, metadata in db.metadatas.items():
+            with schema_lock(db.engines[bind_key]) as connection:
+                metadata.create_all(connection)
+
+
+def ensure_databases() -> None:
+    """Create each bound database that does not exist yet (in an app context)."""
+    for engine in db.engines.values():
+        _ensure_database(engine.url)
+
+
+def _ensure_database(url: URL) -> None:
+    """Create the database unless it exists; another process creating it first is fine."""
+    if database_exists(url):
+        return
+    # MySQL's "utf8" is the 3-byte subset; utf8mb4 stores every character.
+    is_mysql = DBType.from_backend(url.get_backend_name()) is DBType.MYSQL
+    try:
+        create_database(url, encoding="utf8mb4" if is_mysql else "utf8")
+    except SQLAlchemyError:
+        # A concurrent creator wins with "already exists" (or a unique violation) for us.
         if not database_exists(url):
-            # MySQL's "utf8" is the 3-byte subset; utf8mb4 stores every character.
-            is_mysql = DBType.from_backend(url.get_backend_name()) is DBType.MYSQL
-            create_database(url, encoding="utf8mb4" if is_mysql else "utf8")
-            logger.info("Created the database %s", describe(url))
-        db.create_all()
+            raise
+        return
+    logger.info("Created the database %s", describe(url))
+
+
+@contextmanager
+def schema_lock(engine: Engine) -> Iterator[Connection]:
+    """A connection holding a database-wide lock, so one process at a time changes the schema.
+
+    PostgreSQL: a transaction-scoped advisory lock (DDL is transactional there). MySQL and
+    MariaDB: GET_LOCK, held by the session because DDL commits implicitly. SQL Server:
+    sp_getapplock. SQLite: the file's own write lock, taken by BEGIN IMMEDIATE. Waits are
+    bounded by SCHEMA_LOCK_TIMEOUT_SECONDS (SQLite: by SQL_CONNECT_TIMEOUT_SECONDS).
+    """
+    kind = DBType.from_backend(engine.url.get_backend_name())
+    if kind is DBType.SQLITE:
+        with engine.connect() as connection:
+            # The driver must not open transactions itself, or BEGIN IMMEDIATE would nest.
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.exec_driver_sql("ROLLBACK")
+                raise
+            connection.exec_driver_sql("COMMIT")
+    elif kind is DBType.MYSQL:
+        # GET_LOCK names are server-wide, so the name includes the database (64 characters).
+        name = f"{SCHEMA_LOCK_NAME}:{engine.url.database}"[:64]
+        with engine.connect() as connection:
+            acquired = connection.scalar(
+                text("SELECT GET_LOCK(:name, :seconds)"),
+                {"name": name, "seconds": SCHEMA_LOCK_TIMEOUT_SECONDS},
+            )
+            if acquired != 1:
+                raise UnavailableError(SCHEMA_LOCK_BUSY)
+            try:
+                yield connection
+            finally:
+                connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+    else:
+        with engine.begin() as connection:
+            if kind is DBType.POSTGRESQL:
+                # Advisory locks belong to one database, so one key serves every database.
+                connection.exec_driver_sql(
+                    f"SET LOCAL lock_timeout = '{SCHEMA_LOCK_TIMEOUT_SECONDS}s'"
+                )
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY}
+                )
+            else:
+                status = connection.scalar(
+                    text(
+                        "DECLARE @status int; EXEC @status = sp_getapplock @Resource = :name, "
+                        "@LockMode = 'Exclusive', @LockOwner = 'Transaction', "
+                        "@LockTimeout = :milliseconds; SELECT @status"
+                    ),
+                    {"name": SCHEMA_LOCK_NAME, "milliseconds": SCHEMA_LOCK_TIMEOUT_SECONDS * 1000},
+                )
+                if status is None or status < 0:
+                    raise UnavailableError(SCHEMA_LOCK_BUSY)
+            yield connection
 
 
 def db_drop_all(testing: bool = False, conn: str | URL | None = None) -> None:
@@ -193,22 +283,25 @@ def managed_by_migrations() -> bool:
         return inspect(db.engine).has_table(MIGRATIONS_TABLE)
 
 
-def create_tables_on_first_request(app: Flask) -> None:
+def create_tables_on_first_request(app: Flask, exempt_blueprints: Collection[str] = ()) -> None:
     """Development convenience: run ``db_create_all`` once, before the first request.
 
     Skipped on a database that migrations manage, so ``flask db migrate`` still sees every
     model change. Not at start-up, so that ``flask db upgrade`` on a fresh database works.
+    Requests to ``exempt_blueprints`` (monitoring URLs) neither wait for it nor trigger it.
     """
     lock = threading.Lock()
     done = threading.Event()
 
     @app.before_request
     def create_tables() -> None:
-        if done.is_set():
+        if done.is_set() or request.blueprint in exempt_blueprints:
             return
         with lock:
             if not done.is_set():
                 # An unreachable database answers 503 here and is tried again next request.
+                with translated_errors():
+                    ensure_databases()  # first: the migrations check needs the database
                 if not managed_by_migrations():
                     db_create_all()
                 done.set()

@@ -11,8 +11,9 @@ from flask import Flask
 from sqlalchemy.engine import URL
 from sqlalchemy_utils import database_exists
 
-from database.sql import db_create_all, db_drop_all, setup_sql_db
+from database.sql import db, db_create_all, db_drop_all, setup_sql_db
 from database.sql.dbtype import DBType
+from database.sql.extension import schema_lock
 from database.sql.models import Test
 from tests.support.sql import force_drop, new_database_url, plain
 
@@ -84,6 +85,28 @@ def test_drop_tables_only_keeps_the_database(database_url: URL, tmp_path: Path) 
 
     finish_within(BOUND_SECONDS, drop_tables)
     assert database_exists(database_url)
+
+
+def test_schema_lock_admits_one_holder_at_a_time(database_url: URL, tmp_path: Path) -> None:
+    app = sql_app(database_url, tmp_path)
+    with app.app_context():
+        db_create_all()
+        engine = db.engine
+    order: list[str] = []
+
+    def second_holder() -> None:
+        with schema_lock(engine):
+            order.append("second in")
+
+    with schema_lock(engine):
+        waiting = threading.Thread(target=second_holder, daemon=True)
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive(), "the second holder got in while the first held the lock"
+        order.append("first out")
+    waiting.join(BOUND_SECONDS)
+    assert order == ["first out", "second in"]
+    engine.dispose()
 
 
 @pytest.mark.parametrize("form", ["url", "text"])
