@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import zlib
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
@@ -14,13 +15,14 @@ from flask import Flask, current_app, request
 from flask.typing import ResponseReturnValue
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, inspect, text
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy import MetaData, create_engine, event, inspect, text
+from sqlalchemy.engine import URL, Connection, Engine, ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import NullPool
 from sqlalchemy_utils import create_database, database_exists, drop_database
 
-from database.errors import UnavailableError
+from database.errors import ConfigurationError, UnavailableError
 from database.sql.dbtype import DBType
 from database.sql.errors import translate, translated_errors
 from database.sql.urls import (
@@ -36,6 +38,14 @@ logger = logging.getLogger(__name__)
 EXTENSION = "sql"
 MIGRATIONS_DIR = str(Path(__file__).resolve().parents[2] / "migrations")
 MIGRATIONS_TABLE = "alembic_version"
+# Sent to clients when the database does not exist (the log says what to run).
+MISSING_DATABASE = (
+    "The database is not set up: it does not exist on its server yet. The server log says "
+    "how to create it."
+)
+MYSQL_UNKNOWN_DATABASE = 1049  # ER_BAD_DB_ERROR
+MISSING_RECHECK_SECONDS = 30.0
+_missing_answers: dict[str, tuple[float, bool]] = {}  # URL -> (when asked, missing?)
 # The lock that serialises table creation between processes (see schema_lock).
 SCHEMA_LOCK_NAME = "flask-jwe-api:create-tables"
 SCHEMA_LOCK_KEY = zlib.crc32(SCHEMA_LOCK_NAME.encode())  # the same number in every process
@@ -112,9 +122,10 @@ def setup_sql_db(
         require_mssql_driver(url)
     if kind is DBType.SQLITE and url.database and url.database != ":memory:":
         os.makedirs(os.path.dirname(url.database), exist_ok=True)
+    connect_timeout = int(app.config["SQL_CONNECT_TIMEOUT_SECONDS"])
     engine = engine_options(
         url,
-        connect_timeout=int(app.config["SQL_CONNECT_TIMEOUT_SECONDS"]),
+        connect_timeout=connect_timeout,
         pool_recycle=int(app.config["SQL_POOL_RECYCLE_SECONDS"]),
         query_timeout=app.config["SQL_QUERY_TIMEOUT_SECONDS"],
     )
@@ -127,12 +138,84 @@ def setup_sql_db(
     import database.sql.models  # noqa: F401 (registers the models' tables in db.metadata)
 
     db.init_app(app)
+    with app.app_context():
+        for bound in db.engines.values():
+            event.listen(bound, "handle_error", _missing_database_check(connect_timeout))
     # render_as_batch: SQLite cannot ALTER columns; batch mode rebuilds the table instead.
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     app.register_error_handler(SQLAlchemyError, _translated_response)
     app.extensions[EXTENSION] = kind
     logger.info("SQL database: %s", describe(url))
     return db
+
+
+def _missing_database_check(connect_timeout: int) -> Callable[[ExceptionContext], None]:
+    """A ``handle_error`` listener: a connection refused because the database does not exist
+    is logged with what to run, and raised as ConfigurationError instead of an outage."""
+
+    def check(context: ExceptionContext) -> None:
+        if context.connection is not None or context.engine is None:
+            return  # not a failure to connect
+        url = context.engine.url
+        if _database_missing(url, context.original_exception, connect_timeout):
+            logger.error(missing_database_help(url))
+            raise ConfigurationError(MISSING_DATABASE)
+
+    return check
+
+
+def _database_missing(url: URL, error: BaseException, connect_timeout: int) -> bool:
+    """Whether a failed connect means the database does not exist (False when unsure)."""
+    kind = DBType.from_backend(url.get_backend_name())
+    if kind is DBType.MYSQL:
+        return bool(error.args) and error.args[0] == MYSQL_UNKNOWN_DATABASE
+    if kind is DBType.POSTGRESQL and url.database:
+        # psycopg2 gives no SQLSTATE for errors while connecting, so ask the server; the
+        # answer is kept a while, so an outage does not double every request's wait.
+        key = describe(url)
+        checked = _missing_answers.get(key)
+        if checked is None or time.monotonic() - checked[0] > MISSING_RECHECK_SECONDS:
+            checked = (time.monotonic(), _postgres_lacks(url, connect_timeout))
+            _missing_answers[key] = checked
+        return checked[1]
+    return False
+
+
+def _postgres_lacks(url: URL, connect_timeout: int) -> bool:
+    """True when the server answers that the database does not exist; False when unsure."""
+    maintenance = create_engine(
+        url.set(database="postgres"),
+        poolclass=NullPool,
+        connect_args={"connect_timeout": connect_timeout},
+    )
+    try:
+        with maintenance.connect() as connection:
+            found = connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
+            )
+        return found is None
+    except SQLAlchemyError:
+        return False  # the server (or its maintenance database) is out of reach: an outage
+    finally:
+        maintenance.dispose()
+
+
+def missing_database_help(url: URL) -> str:
+    """What to run when the database named by the URL does not exist (for the server log)."""
+    name = url.database
+    where = f"{url.host or 'localhost'}:{url.port or ''}".rstrip(":")
+    kind = DBType.from_backend(url.get_backend_name())
+    create = (
+        f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4;"
+        if kind is DBType.MYSQL
+        else f'CREATE DATABASE "{name}";'
+    )
+    return (
+        f"The database '{name}' does not exist on {where} ({kind.label}). In development, "
+        "leave SQL_CREATE_TABLES unset (or set it to 1) and the first request creates it with "
+        f"its tables. Otherwise create it on the server ({create}) and build its tables with "
+        "`.venv/bin/flask db upgrade`; or point DATABASE_URL at an existing database."
+    )
 
 
 def _translated_response(exc: SQLAlchemyError) -> ResponseReturnValue:
