@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,10 @@ from flask.testing import FlaskClient
 from api import create_app
 from tests.support.operations import access_log_pg_url, ratelimit_prefix, redis_url  # noqa: F401
 
+# Development tests share this readable key; production refuses it (a placeholder), so
+# production tests get a real random key, new in every run.
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+PRODUCTION_SECRET_KEY = secrets.token_urlsafe(48)
 
 
 @pytest.fixture
@@ -22,7 +26,9 @@ def make_app(tmp_path: Path) -> Callable[..., Flask]:
     def build(**overrides: object) -> Flask:
         config: dict[str, object] = {
             "TESTING": True,
-            "SECRET_KEY": TEST_SECRET_KEY,
+            "SECRET_KEY": PRODUCTION_SECRET_KEY
+            if overrides.get("APP_ENV") == "production"
+            else TEST_SECRET_KEY,
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "SESSION_TYPE": "filesystem",
         }
