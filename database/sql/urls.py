@@ -8,6 +8,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from database.errors import ConfigurationError
+from database.hosts import split_host_port
 from database.sql.dbtype import DBType
 
 DEFAULT_SQLITE_FILE = "app.db"
@@ -34,7 +35,10 @@ def build_url(
     instance_path: str = "instance",
     odbc_driver: str = "ODBC Driver 18 for SQL Server",
 ) -> URL:
-    """The URL for these parts; credentials are escaped by ``URL.create``, never by hand."""
+    """The URL for these parts; credentials are escaped by ``URL.create``, never by hand.
+
+    ``host`` may carry the port (``"db.internal:5432"``), as in the original project.
+    """
     kind = DBType.parse(dbtype)
     if kind is DBType.SQLITE:
         given = [name for name, value in (("username", username), ("password", password),
@@ -51,6 +55,8 @@ def build_url(
         )
     if port is not None and not (isinstance(port, int) and 0 < port < 65536):
         raise ConfigurationError(f"The port {port!r} is not valid; give a number from 1 to 65535.")
+    if host:
+        host, port = split_host_port(host, port)
     url = URL.create(
         kind.drivername,
         username=username or None,
