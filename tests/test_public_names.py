@@ -20,7 +20,7 @@ def parameters(function: object) -> list[str]:
 
 
 def test_app_factory_and_error_handler() -> None:
-    assert parameters(create_app) == ["test_config"]
+    assert parameters(create_app) == ["test_config", "test_database"]
     assert parameters(set_handler) == ["app"]
 
 
