@@ -158,7 +158,7 @@ def _missing_database_check(connect_timeout: int) -> Callable[[ExceptionContext]
             return  # not a failure to connect
         url = context.engine.url
         if _database_missing(url, context.original_exception, connect_timeout):
-            logger.error(missing_database_help(url))
+            logger.error(_missing_database_help(url))
             raise ConfigurationError(MISSING_DATABASE)
 
     return check
@@ -200,7 +200,7 @@ def _postgres_lacks(url: URL, connect_timeout: int) -> bool:
         maintenance.dispose()
 
 
-def missing_database_help(url: URL) -> str:
+def _missing_database_help(url: URL) -> str:
     """What to run when the database named by the URL does not exist (for the server log)."""
     name = url.database
     where = f"{url.host or 'localhost'}:{url.port or ''}".rstrip(":")
@@ -319,7 +319,9 @@ def schema_lock(engine: Engine) -> Iterator[Connection]:
             else:
                 status = connection.scalar(
                     text(
-                        "DECLARE @status int; EXEC @status = sp_getapplock @Resource = :name, "
+                        # NOCOUNT: pyodbc would otherwise see a row count before the result.
+                        "SET NOCOUNT ON; DECLARE @status int; "
+                        "EXEC @status = sp_getapplock @Resource = :name, "
                         "@LockMode = 'Exclusive', @LockOwner = 'Transaction', "
                         "@LockTimeout = :milliseconds; SELECT @status"
                     ),
