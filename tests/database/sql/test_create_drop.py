@@ -87,6 +87,8 @@ def test_drop_tables_only_keeps_the_database(database_url: URL, tmp_path: Path) 
     assert database_exists(database_url)
 
 
+# SQL Server too, where MSSQL_URL names one (skipped otherwise).
+@pytest.mark.parametrize("database_url", [*KINDS, DBType.MSSQL], ids=str, indirect=True)
 def test_schema_lock_admits_one_holder_at_a_time(database_url: URL, tmp_path: Path) -> None:
     app = sql_app(database_url, tmp_path)
     with app.app_context():
