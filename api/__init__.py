@@ -16,6 +16,7 @@ import auth.issuers
 from api import cli, ops, sessions
 from api.errorhandler import set_handler
 from api.ops import logs, register_check, requestid
+from api.ops.monitoring import monitoring_bp
 from api.routes import docs, register_blueprints
 from api.settings import (
     DEVELOPMENT,
@@ -27,8 +28,9 @@ from api.settings import (
 )
 from auth import families
 from auth.principal import current_subject
-from database.sql import create_tables_on_first_request, ping_check, setup_sql_db
+from database.sql import create_tables_on_first_request, db_create_all, ping_check, setup_sql_db
 from database.sql.models import set_actor_provider
+from database.sql.urls import with_database
 
 __all__ = ["ConfigError", "create_app"]
 
@@ -45,16 +47,24 @@ class ApiRequest(FlaskRequest):
         raise BadRequest("The request body is not valid JSON.")
 
 
-def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
+def create_app(
+    test_config: Mapping[str, object] | None = None, test_database: str | None = None
+) -> Flask:
     """Build the app from the environment (and .env), or from ``test_config`` in tests.
 
     Keys of ``test_config`` that are setting names replace the environment's values (and
-    .env is not read); other keys go straight into ``app.config``.
+    .env is not read); other keys go straight into ``app.config``. ``test_database`` names
+    the database to use on the configured servers, as the original project's tests did: the
+    SQL database (created now, with its tables, if missing) and, when MONGO_URI is set, the
+    default MongoDB database.
     """
     overrides = dict(test_config or {})
     environ: dict[str, object] = dict(read_environment(use_dotenv=test_config is None))
     environ.update({k: v for k, v in overrides.items() if k in SETTINGS_BY_NAME})
     config = load_settings(environ)
+    if test_database is not None:
+        config["DATABASE_URL"] = with_database(str(config["DATABASE_URL"]), test_database)
+        config["MONGO_DB"] = test_database
 
     instance_path = str(config.pop("INSTANCE_PATH") or "")
     app = Flask(
@@ -78,7 +88,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     _init_issuers(app)
     _configure_cors(app)
     # Data layers and operations batteries are initialised here.
-    _init_sql(app)
+    _init_sql(app, create_now=test_database is not None)
     _init_accounts(app)
     _init_mongodb(app)
     auth.apikeys.init_app(app)
@@ -88,7 +98,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     return app
 
 
-def _init_sql(app: Flask) -> None:
+def _init_sql(app: Flask, create_now: bool = False) -> None:
     """The SQL database from DATABASE_URL (default: SQLite in instance/), with its health check.
 
     To choose the database in code instead, pass it here, e.g.
@@ -102,7 +112,10 @@ def _init_sql(app: Flask) -> None:
     if create_tables is None:
         create_tables = app.config["APP_ENV"] == DEVELOPMENT and not app.testing
     if create_tables:
-        create_tables_on_first_request(app)
+        create_tables_on_first_request(app, exempt_blueprints=(monitoring_bp.name,))
+    if create_now:
+        with app.app_context():
+            db_create_all()
     register_check(app, "sql", ping_check(app))
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
+import string
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,9 +22,21 @@ SESSION_TYPES = ("filesystem", "redis")
 # Rate-limit stores this app is written and tested for (memory for development, Redis shared).
 RATELIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
 SECRET_KEY_MIN_BYTES = 32
+# A cautious estimate of a key's randomness (see estimated_entropy_bits): token_urlsafe(48)
+# scores about 400, a 32-character hex key 128 (never below 88 in 200,000 tries), and
+# "CHANGE_ME_CHANGE_ME_CHANGE_ME_CHANGE_ME" 65.
+SECRET_KEY_MIN_BITS = 80
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
-# Values people paste from examples; production refuses a SECRET_KEY containing any of them.
-PLACEHOLDER_MARKERS = ("change-me", "changeme", "replace-me", "placeholder", "example", "xxxx")
+GENERATE_HINT = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+# Phrases of example values, compared in lower case without separators. Seven letters or
+# more, so that a random key contains one by chance about once in a billion.
+PLACEHOLDER_MARKERS = (
+    "changeme", "replaceme", "placeholder", "example", "yoursecret", "secretkey",
+    "keyhere", "secrethere", "notsecret", "insecure", "default", "password",
+)  # fmt: skip
+# Characters that repeat a stretch seen before, or continue a run or a sequence ("aaaa",
+# "abcd", "4321"), add almost nothing; stretches of this length or more count as one.
+PREDICTABLE_STRETCH = 3
 
 
 class ConfigError(Exception):
@@ -604,16 +618,78 @@ def _load_token_issuers(values: dict[str, object], environ: Mapping[str, object]
 
 
 def _check_production_secret(secret_key: object, name: str = "SECRET_KEY") -> list[str]:
-    """A real secret: set, long enough, not copied from an example."""
-    hint = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+    """A real secret: set, long enough, random, not copied from an example."""
     if not secret_key:
-        return [f"{name}: production needs it set; {hint}."]
+        return [f"{name}: production needs it set; {GENERATE_HINT}."]
     text = str(secret_key)
     if len(text.encode()) < SECRET_KEY_MIN_BYTES:
-        return [f"{name}: it must be at least {SECRET_KEY_MIN_BYTES} bytes long; {hint}."]
-    if any(marker in text.lower() for marker in PLACEHOLDER_MARKERS):
-        return [f"{name}: it looks like a placeholder from an example; {hint}."]
+        return [f"{name}: it must be at least {SECRET_KEY_MIN_BYTES} bytes long; {GENERATE_HINT}."]
+    letters = "".join(character for character in text.lower() if character.isalnum())
+    if any(marker in letters for marker in PLACEHOLDER_MARKERS):
+        return [f"{name}: it looks like a placeholder from an example; {GENERATE_HINT}."]
+    bits = estimated_entropy_bits(text)
+    if bits < SECRET_KEY_MIN_BITS:
+        return [
+            f"{name}: it is too predictable (repeats, runs or few different characters: "
+            f"about {bits:.0f} bits of randomness, at least {SECRET_KEY_MIN_BITS} needed); "
+            f"{GENERATE_HINT}."
+        ]
     return []
+
+
+def estimated_entropy_bits(text: str) -> float:
+    """A cautious estimate of the random bits in ``text``.
+
+    Each character is worth log2 of the alphabet its character classes imply (hex digits 16;
+    otherwise lower case 26, upper case 26, digits 10, anything else 33), except that a
+    stretch repeating earlier text, or continuing a run or a sequence, counts as one.
+    """
+    if not text:
+        return 0.0
+    tokens = 0
+    position = 0
+    while position < len(text):
+        stretch = max(_repeat_length(text, position), _sequence_length(text, position))
+        position += stretch if stretch >= PREDICTABLE_STRETCH else 1
+        tokens += 1
+    return tokens * math.log2(_alphabet_size(text))
+
+
+def _alphabet_size(text: str) -> int:
+    """How many symbols the characters of ``text`` were likely drawn from."""
+    if all(c in string.hexdigits for c in text) and (text.islower() or text.isupper()):
+        return 16  # hex digits in one case (token_hex, openssl rand -hex)
+    classes = (
+        (str.islower, 26),
+        (str.isupper, 26),
+        (str.isdigit, 10),
+        (lambda c: not c.isalnum(), 33),
+    )
+    size = sum(width for test, width in classes if any(test(c) for c in text))
+    return max(size, 2)
+
+
+def _repeat_length(text: str, position: int) -> int:
+    """Length of the longest stretch at ``position`` that also starts earlier in ``text``."""
+    length = 0
+    while position + length < len(text) and (
+        text.find(text[position : position + length + 1], 0, position + length) != -1
+    ):
+        length += 1
+    return length
+
+
+def _sequence_length(text: str, position: int) -> int:
+    """Length of the run or sequence (steps of -1, 0 or +1) starting at ``position``."""
+    if position + 1 >= len(text):
+        return 1
+    step = ord(text[position + 1]) - ord(text[position])
+    if step not in (-1, 0, 1):
+        return 1
+    end = position + 1
+    while end + 1 < len(text) and ord(text[end + 1]) - ord(text[end]) == step:
+        end += 1
+    return end - position + 1
 
 
 def load_or_create_secret_key(instance_path: Path) -> str:

@@ -3,6 +3,7 @@ PostgreSQL and Redis: ``accounts_database``, ``make_accounts_app``, ``accounts_a
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +25,10 @@ from tests.support.operations import (  # noqa: F401 (fixtures)
 )
 from tests.support.sql import created_database, plain
 
+# Development tests share this readable key; production refuses it (a placeholder), so
+# production tests get a real random key, new in every run.
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+PRODUCTION_SECRET_KEY = secrets.token_urlsafe(48)
 
 
 @pytest.fixture
@@ -34,7 +38,9 @@ def make_app(tmp_path: Path) -> Callable[..., Flask]:
     def build(**overrides: object) -> Flask:
         config: dict[str, object] = {
             "TESTING": True,
-            "SECRET_KEY": TEST_SECRET_KEY,
+            "SECRET_KEY": PRODUCTION_SECRET_KEY
+            if overrides.get("APP_ENV") == "production"
+            else TEST_SECRET_KEY,
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "SESSION_TYPE": "filesystem",
         }

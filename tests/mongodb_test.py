@@ -117,6 +117,19 @@ class MongoHelperTest(unittest.TestCase):
         self.assertEqual(self.mongo.updatemany(TABLE, {"k": "none"}, {"flag": 2}), (0, 0))
         self.assertEqual(self.mongo.findbyid(TABLE, ids[2])["flag"], 1)
 
+    def test_new_values_as_newval_or_values(self) -> None:
+        new_id = self.mongo.insert_row(TABLE, {"n": 1, "k": "a"})
+        self.assertEqual(self.mongo.updatebyid(TABLE, id=new_id, newval={"n": 2}), (1, 1))
+        self.assertEqual(self.mongo.updateone(TABLE, query={"k": "a"}, newval={"n": 3}), (1, 1))
+        self.assertEqual(self.mongo.updatemany(TABLE, query={}, newval={"n": 4}), (1, 1))
+        self.assertEqual(self.mongo.updatemany(TABLE, {}, values={"n": 5}), (1, 1))
+        self.assertEqual(self.mongo.findbyid(TABLE, new_id)["n"], 5)
+        with self.assertRaisesRegex(TypeError, "not both"):
+            self.mongo.updateone(TABLE, {}, newval={"n": 6}, values={"n": 6})
+        with self.assertRaisesRegex(TypeError, "newval="):
+            self.mongo.updatebyid(TABLE, new_id)
+        self.assertEqual(self.mongo.findbyid(TABLE, new_id)["n"], 5)
+
     def test_update_refuses_operators_and_empty_values(self) -> None:
         new_id = self.mongo.insert_row(TABLE, {"n": 1})
         with self.assertRaises(ValueError):

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import tempfile
 import unittest
+import uuid
 from typing import TYPE_CHECKING, ClassVar
 
 from flask import Flask
+from sqlalchemy import delete
 
 from database.errors import ConflictError, NotFoundError
 from database.sql import db, db_create_all, db_drop_all, setup_sql_db
@@ -93,6 +95,68 @@ class SqlCrudCases(CasesBase):
         self.assertIsNone(db.session.get(Test, row_id))
         with self.assertRaises(NotFoundError):
             Test.get_or_raise(row_id)
+
+    def test_delete_right_after_insert(self) -> None:
+        Item(name="pen").insert().delete()
+        self.assertEqual(Item.query.count(), 0)
+
+    def test_insert_update_delete_on_a_fresh_record(self) -> None:
+        row = Test(title="a").insert()
+        row.update()  # nothing changed: still fine
+        row.title = "b"
+        row.update()
+        row.delete()
+        # The deleted record keeps its values, as the original's tests read them.
+        self.assertEqual((row.id is not None, row.title), (True, "b"))
+        self.assertEqual(Test.query.filter_by(id=row.id).all(), [])
+
+    def test_update_and_delete_on_a_loaded_record(self) -> None:
+        row_id = Test(title="a").insert().id
+        db.session.expunge_all()
+        loaded = Test.query.filter_by(id=row_id).one()
+        loaded.title = "b"
+        loaded.update()
+        db.session.expunge_all()
+        loaded = Test.query.filter_by(title="b").one()
+        loaded.delete()
+        self.assertEqual(Test.query.count(), 0)
+
+    def test_insert_after_delete_stores_the_record_again(self) -> None:
+        row = Test(title="back").insert()
+        row_id = row.id
+        row.delete()
+        row.insert()
+        db.session.expunge_all()
+        self.assertEqual([(t.id, t.title) for t in Test.query.all()], [(row_id, "back")])
+
+    def test_deleting_what_is_not_stored_is_not_found(self) -> None:
+        with self.assertRaises(NotFoundError):
+            Test(title="never inserted").delete()
+        row = Test(title="once").insert()
+        row.delete()
+        with self.assertRaises(NotFoundError):
+            row.delete()
+        with self.assertRaises(NotFoundError) as caught:
+            row.update()
+        self.assertIn("insert()", str(caught.exception))
+        self.assert_session_usable()
+
+    def test_row_deleted_by_someone_else_is_not_found(self) -> None:
+        row = Test(title="gone").insert()
+        with db.engine.begin() as other:  # another connection, as another process would
+            other.execute(delete(Test).where(Test.id == row.id))
+        row.title = "changed"
+        with self.assertRaises(NotFoundError):
+            row.update()
+        with self.assertRaises(NotFoundError):
+            row.delete()
+        self.assert_session_usable()
+
+    def assert_session_usable(self) -> None:
+        """No transaction left half-done: the next write and read work."""
+        title = f"after-{uuid.uuid4().hex}"
+        Test(title=title).insert()
+        self.assertEqual(Test.query.filter_by(title=title).count(), 1)
 
     def test_unique_clash_is_a_conflict_and_the_session_survives(
         self,

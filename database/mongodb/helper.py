@@ -57,6 +57,18 @@ def _set(values: Mapping[str, Any]) -> dict[str, Any]:
     return {"$set": dict(values)}
 
 
+def _new_values(
+    newval: Mapping[str, Any] | None, values: Mapping[str, Any] | None
+) -> Mapping[str, Any]:
+    """The update's new values, given as ``newval`` (the original's name) or ``values``."""
+    if newval is not None and values is not None:
+        raise TypeError("Give the new values once, as newval= (or values=), not both.")
+    chosen = newval if newval is not None else values
+    if chosen is None:
+        raise TypeError("Give the new values to set, e.g. newval={'name': 'Ada'}.")
+    return chosen
+
+
 class MongoHelper:
     """CRUD helpers; every method takes ``table_name`` and an optional ``db_name``."""
 
@@ -176,11 +188,13 @@ class MongoHelper:
         self,
         table_name: str,
         id: object,
-        values: Mapping[str, Any],
+        newval: Mapping[str, Any] | None = None,
         db_name: str | None = None,
+        *,
+        values: Mapping[str, Any] | None = None,
     ) -> UpdateCounts:
-        """``$set`` ``values`` on the document with this ``_id``."""
-        update = _set(values)
+        """``$set`` the new values (``newval``, or ``values``) on the document with this ``_id``."""
+        update = _set(_new_values(newval, values))
         key = document_id(id)
         if key is _NO_MATCH:
             return UpdateCounts(0, 0)
@@ -191,22 +205,28 @@ class MongoHelper:
         self,
         table_name: str,
         query: Query,
-        values: Mapping[str, Any],
+        newval: Mapping[str, Any] | None = None,
         db_name: str | None = None,
+        *,
+        values: Mapping[str, Any] | None = None,
     ) -> UpdateCounts:
-        """``$set`` ``values`` on the first document matching ``query``."""
-        return self._update(table_name, query, _set(values), db_name, many=False)
+        """``$set`` the new values on the first document matching ``query``."""
+        update = _set(_new_values(newval, values))
+        return self._update(table_name, query, update, db_name, many=False)
 
     @translated
     def updatemany(
         self,
         table_name: str,
         query: Query,
-        values: Mapping[str, Any],
+        newval: Mapping[str, Any] | None = None,
         db_name: str | None = None,
+        *,
+        values: Mapping[str, Any] | None = None,
     ) -> UpdateCounts:
-        """``$set`` ``values`` on every document matching ``query``."""
-        return self._update(table_name, query, _set(values), db_name, many=True)
+        """``$set`` the new values on every document matching ``query``."""
+        update = _set(_new_values(newval, values))
+        return self._update(table_name, query, update, db_name, many=True)
 
     def _update(
         self, table_name: str, query: Query, update: dict[str, Any], db_name: str | None, many: bool

@@ -13,6 +13,7 @@ from pymongo.errors import ConfigurationError as PyMongoConfigurationError
 from pymongo.uri_parser import parse_uri
 
 from database.errors import ConfigurationError
+from database.hosts import join_host_port, split_host_port
 from database.mongodb.helper import DEFAULT_FIND_LIMIT, MongoHelper
 from database.mongodb.json import MongoJSONProvider
 
@@ -34,7 +35,8 @@ def build_uri(
     """A connection string with escaped credentials.
 
     ``host`` may start with ``mongodb+srv://`` (DNS seed list, no port) or ``mongodb://``;
-    a bare host name means ``mongodb://``.
+    a bare host name means ``mongodb://``. It may carry ports (``"h:27017"``) and list
+    several hosts (``"h1:27017,h2:27017"``); ``port`` goes to hosts written without one.
     """
     scheme = "mongodb://"
     for prefix in SCHEMES:
@@ -43,10 +45,12 @@ def build_uri(
     host = host.rstrip("/")
     if not host:
         raise ConfigurationError("MongoDB host is empty; give a host name, e.g. 127.0.0.1.")
-    if port is not None:
-        if scheme == "mongodb+srv://":
-            raise ConfigurationError("mongodb+srv:// addresses take no port; leave port out.")
-        host = f"{host}:{int(port)}"
+    hosts = [split_host_port(part, port) for part in host.split(",")]
+    if scheme == "mongodb+srv://" and any(number is not None for _, number in hosts):
+        raise ConfigurationError(
+            "mongodb+srv:// addresses take no port; leave the port out of host and port."
+        )
+    host = ",".join(join_host_port(name, number) for name, number in hosts)
     credentials = ""
     if username:
         credentials = quote_plus(username)

@@ -5,19 +5,24 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+import time
+import zlib
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask.typing import ResponseReturnValue
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, inspect, text
-from sqlalchemy.engine import URL
+from sqlalchemy import MetaData, create_engine, event, inspect, text
+from sqlalchemy.engine import URL, Connection, Engine, ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import NullPool
 from sqlalchemy_utils import create_database, database_exists, drop_database
 
+from database.errors import ConfigurationError, UnavailableError
 from database.sql.dbtype import DBType
 from database.sql.errors import translate, translated_errors
 from database.sql.urls import (
@@ -33,6 +38,21 @@ logger = logging.getLogger(__name__)
 EXTENSION = "sql"
 MIGRATIONS_DIR = str(Path(__file__).resolve().parents[2] / "migrations")
 MIGRATIONS_TABLE = "alembic_version"
+# Sent to clients when the database does not exist (the log says what to run).
+MISSING_DATABASE = (
+    "The database is not set up: it does not exist on its server yet. The server log says "
+    "how to create it."
+)
+MYSQL_UNKNOWN_DATABASE = 1049  # ER_BAD_DB_ERROR
+MISSING_RECHECK_SECONDS = 30.0
+_missing_answers: dict[str, tuple[float, bool]] = {}  # URL -> (when asked, missing?)
+# The lock that serialises table creation between processes (see schema_lock).
+SCHEMA_LOCK_NAME = "flask-jwe-api:create-tables"
+SCHEMA_LOCK_KEY = zlib.crc32(SCHEMA_LOCK_NAME.encode())  # the same number in every process
+SCHEMA_LOCK_TIMEOUT_SECONDS = 10
+SCHEMA_LOCK_BUSY = (
+    "Another process has been creating the database tables for a while; try again in a moment."
+)
 # Used when the app was not built by api.create_app (whose settings set these keys).
 CONFIG_DEFAULTS: dict[str, object] = {
     "DATABASE_URL": "",
@@ -102,9 +122,10 @@ def setup_sql_db(
         require_mssql_driver(url)
     if kind is DBType.SQLITE and url.database and url.database != ":memory:":
         os.makedirs(os.path.dirname(url.database), exist_ok=True)
+    connect_timeout = int(app.config["SQL_CONNECT_TIMEOUT_SECONDS"])
     engine = engine_options(
         url,
-        connect_timeout=int(app.config["SQL_CONNECT_TIMEOUT_SECONDS"]),
+        connect_timeout=connect_timeout,
         pool_recycle=int(app.config["SQL_POOL_RECYCLE_SECONDS"]),
         query_timeout=app.config["SQL_QUERY_TIMEOUT_SECONDS"],
     )
@@ -118,12 +139,84 @@ def setup_sql_db(
     import database.sql.models  # noqa: F401 (registers the models' tables in db.metadata)
 
     db.init_app(app)
+    with app.app_context():
+        for bound in db.engines.values():
+            event.listen(bound, "handle_error", _missing_database_check(connect_timeout))
     # render_as_batch: SQLite cannot ALTER columns; batch mode rebuilds the table instead.
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     app.register_error_handler(SQLAlchemyError, _translated_response)
     app.extensions[EXTENSION] = kind
     logger.info("SQL database: %s", describe(url))
     return db
+
+
+def _missing_database_check(connect_timeout: int) -> Callable[[ExceptionContext], None]:
+    """A ``handle_error`` listener: a connection refused because the database does not exist
+    is logged with what to run, and raised as ConfigurationError instead of an outage."""
+
+    def check(context: ExceptionContext) -> None:
+        if context.connection is not None or context.engine is None:
+            return  # not a failure to connect
+        url = context.engine.url
+        if _database_missing(url, context.original_exception, connect_timeout):
+            logger.error(_missing_database_help(url))
+            raise ConfigurationError(MISSING_DATABASE)
+
+    return check
+
+
+def _database_missing(url: URL, error: BaseException, connect_timeout: int) -> bool:
+    """Whether a failed connect means the database does not exist (False when unsure)."""
+    kind = DBType.from_backend(url.get_backend_name())
+    if kind is DBType.MYSQL:
+        return bool(error.args) and error.args[0] == MYSQL_UNKNOWN_DATABASE
+    if kind is DBType.POSTGRESQL and url.database:
+        # psycopg2 gives no SQLSTATE for errors while connecting, so ask the server; the
+        # answer is kept a while, so an outage does not double every request's wait.
+        key = describe(url)
+        checked = _missing_answers.get(key)
+        if checked is None or time.monotonic() - checked[0] > MISSING_RECHECK_SECONDS:
+            checked = (time.monotonic(), _postgres_lacks(url, connect_timeout))
+            _missing_answers[key] = checked
+        return checked[1]
+    return False
+
+
+def _postgres_lacks(url: URL, connect_timeout: int) -> bool:
+    """True when the server answers that the database does not exist; False when unsure."""
+    maintenance = create_engine(
+        url.set(database="postgres"),
+        poolclass=NullPool,
+        connect_args={"connect_timeout": connect_timeout},
+    )
+    try:
+        with maintenance.connect() as connection:
+            found = connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
+            )
+        return found is None
+    except SQLAlchemyError:
+        return False  # the server (or its maintenance database) is out of reach: an outage
+    finally:
+        maintenance.dispose()
+
+
+def _missing_database_help(url: URL) -> str:
+    """What to run when the database named by the URL does not exist (for the server log)."""
+    name = url.database
+    where = f"{url.host or 'localhost'}:{url.port or ''}".rstrip(":")
+    kind = DBType.from_backend(url.get_backend_name())
+    create = (
+        f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4;"
+        if kind is DBType.MYSQL
+        else f'CREATE DATABASE "{name}";'
+    )
+    return (
+        f"The database '{name}' does not exist on {where} ({kind.label}). In development, "
+        "leave SQL_CREATE_TABLES unset (or set it to 1) and the first request creates it with "
+        f"its tables. Otherwise create it on the server ({create}) and build its tables with "
+        "`.venv/bin/flask db upgrade`; or point DATABASE_URL at an existing database."
+    )
 
 
 def _translated_response(exc: SQLAlchemyError) -> ResponseReturnValue:
@@ -146,28 +239,128 @@ def _database_url() -> URL:
 def db_create_all() -> None:
     """Create the database when it does not exist, then any missing tables (in an app context).
 
-    For development and tests; deployed databases are built with ``flask db upgrade``.
+    For development and tests; deployed databases are built with ``flask db upgrade``. Safe
+    when several processes run it at once (gunicorn workers): a database another process
+    created first is fine, and tables are created under a database-wide lock.
     """
-    url = _database_url()
     with translated_errors():
+        ensure_databases()
+        for bind_key, metadata in db.metadatas.items():
+            with schema_lock(db.engines[bind_key]) as connection:
+                metadata.create_all(connection)
+
+
+def ensure_databases() -> None:
+    """Create each bound database that does not exist yet (in an app context)."""
+    for engine in db.engines.values():
+        _ensure_database(engine.url)
+
+
+def _ensure_database(url: URL) -> None:
+    """Create the database unless it exists; another process creating it first is fine."""
+    if database_exists(url):
+        return
+    # MySQL's "utf8" is the 3-byte subset; utf8mb4 stores every character.
+    is_mysql = DBType.from_backend(url.get_backend_name()) is DBType.MYSQL
+    try:
+        create_database(url, encoding="utf8mb4" if is_mysql else "utf8")
+    except SQLAlchemyError:
+        # A concurrent creator wins with "already exists" (or a unique violation) for us.
         if not database_exists(url):
-            # MySQL's "utf8" is the 3-byte subset; utf8mb4 stores every character.
-            is_mysql = DBType.from_backend(url.get_backend_name()) is DBType.MYSQL
-            create_database(url, encoding="utf8mb4" if is_mysql else "utf8")
-            logger.info("Created the database %s", describe(url))
-        db.create_all()
+            raise
+        return
+    logger.info("Created the database %s", describe(url))
 
 
-def db_drop_all(testing: bool = False) -> None:
-    """Drop the models' tables; with ``testing=True`` drop the whole database too."""
+@contextmanager
+def schema_lock(engine: Engine) -> Iterator[Connection]:
+    """A connection holding a database-wide lock, so one process at a time changes the schema.
+
+    PostgreSQL: a transaction-scoped advisory lock (DDL is transactional there). MySQL and
+    MariaDB: GET_LOCK, held by the session because DDL commits implicitly. SQL Server:
+    sp_getapplock. SQLite: the file's own write lock, taken by BEGIN IMMEDIATE. Waits are
+    bounded by SCHEMA_LOCK_TIMEOUT_SECONDS (SQLite: by SQL_CONNECT_TIMEOUT_SECONDS).
+    """
+    kind = DBType.from_backend(engine.url.get_backend_name())
+    if kind is DBType.SQLITE:
+        with engine.connect() as connection:
+            # The driver must not open transactions itself, or BEGIN IMMEDIATE would nest.
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.exec_driver_sql("ROLLBACK")
+                raise
+            connection.exec_driver_sql("COMMIT")
+    elif kind is DBType.MYSQL:
+        # GET_LOCK names are server-wide, so the name includes the database (64 characters).
+        name = f"{SCHEMA_LOCK_NAME}:{engine.url.database}"[:64]
+        with engine.connect() as connection:
+            acquired = connection.scalar(
+                text("SELECT GET_LOCK(:name, :seconds)"),
+                {"name": name, "seconds": SCHEMA_LOCK_TIMEOUT_SECONDS},
+            )
+            if acquired != 1:
+                raise UnavailableError(SCHEMA_LOCK_BUSY)
+            try:
+                yield connection
+            finally:
+                connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+    else:
+        with engine.begin() as connection:
+            if kind is DBType.POSTGRESQL:
+                # Advisory locks belong to one database, so one key serves every database.
+                connection.exec_driver_sql(
+                    f"SET LOCAL lock_timeout = '{SCHEMA_LOCK_TIMEOUT_SECONDS}s'"
+                )
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY}
+                )
+            else:
+                status = connection.scalar(
+                    text(
+                        # NOCOUNT: pyodbc would otherwise see a row count before the result.
+                        "SET NOCOUNT ON; DECLARE @status int; "
+                        "EXEC @status = sp_getapplock @Resource = :name, "
+                        "@LockMode = 'Exclusive', @LockOwner = 'Transaction', "
+                        "@LockTimeout = :milliseconds; SELECT @status"
+                    ),
+                    {"name": SCHEMA_LOCK_NAME, "milliseconds": SCHEMA_LOCK_TIMEOUT_SECONDS * 1000},
+                )
+                if status is None or status < 0:
+                    raise UnavailableError(SCHEMA_LOCK_BUSY)
+            yield connection
+
+
+def db_drop_all(testing: bool = False, conn: str | URL | None = None) -> None:
+    """Drop the models' tables; with ``testing=True`` drop the whole database too.
+
+    ``conn`` (with ``testing=True``) is the URL of the database to drop, as in the original
+    project; by default it is the app's own. The caller's session is ended first (uncommitted
+    changes are rolled back): its open transaction would hold locks that DROP waits for.
+    """
+    if conn is not None and not testing:
+        raise ValueError(
+            "db_drop_all: conn names the database to drop and is used only with testing=True; "
+            "pass testing=True, or leave conn out to drop only the tables."
+        )
+    target = _database_url() if conn is None else _as_url(conn)
+    db.session.remove()
     with translated_errors():
         db.drop_all()
         if testing:
-            url = _database_url()
-            db.session.remove()
+            # Pooled connections would keep the database in use (MySQL waits for them).
             db.engine.dispose()
-            if url.database not in (None, "", ":memory:"):
-                drop_database(url)
+            if target.database not in (None, "", ":memory:") and database_exists(target):
+                drop_database(target)
+
+
+def _as_url(conn: str | URL) -> URL:
+    """``conn`` as a URL with this project's drivers (a SQLite name lives under instance/)."""
+    if isinstance(conn, URL):
+        return conn
+    return parse_url(conn, str(current_app.config["MSSQL_ODBC_DRIVER"]), current_app.instance_path)
 
 
 def managed_by_migrations() -> bool:
@@ -176,22 +369,25 @@ def managed_by_migrations() -> bool:
         return inspect(db.engine).has_table(MIGRATIONS_TABLE)
 
 
-def create_tables_on_first_request(app: Flask) -> None:
+def create_tables_on_first_request(app: Flask, exempt_blueprints: Collection[str] = ()) -> None:
     """Development convenience: run ``db_create_all`` once, before the first request.
 
     Skipped on a database that migrations manage, so ``flask db migrate`` still sees every
     model change. Not at start-up, so that ``flask db upgrade`` on a fresh database works.
+    Requests to ``exempt_blueprints`` (monitoring URLs) neither wait for it nor trigger it.
     """
     lock = threading.Lock()
     done = threading.Event()
 
     @app.before_request
     def create_tables() -> None:
-        if done.is_set():
+        if done.is_set() or request.blueprint in exempt_blueprints:
             return
         with lock:
             if not done.is_set():
                 # An unreachable database answers 503 here and is tried again next request.
+                with translated_errors():
+                    ensure_databases()  # first: the migrations check needs the database
                 if not managed_by_migrations():
                     db_create_all()
                 done.set()

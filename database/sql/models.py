@@ -23,9 +23,11 @@ from sqlalchemy import (
 )
 from sqlalchemy import inspect as inspect_object
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, make_transient, mapped_column
+from sqlalchemy.orm.attributes import NO_VALUE
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
-from database.errors import ConflictError, NotFoundError
+from database.errors import ConflictError, DatabaseError, NotFoundError
 from database.sql.errors import translate, translated_errors
 from database.sql.extension import db
 from database.sql.types import UTCDateTime, aware_utc_now
@@ -44,24 +46,36 @@ def utc_now() -> datetime:
 class ModelBase:
     """Mixin for ``db.Model`` classes: writes commit, roll back on failure, raise meaningfully.
 
-    A unique-value clash raises ``ConflictError``, a lost or refused connection
-    ``UnavailableError``; the session is rolled back and stays usable either way.
+    ``insert``, ``update`` and ``delete`` work in any order, on new records and on records
+    loaded by a query. A unique-value clash raises ``ConflictError``, a record that is not
+    stored (never inserted, deleted, or deleted by another process) ``NotFoundError``, a lost
+    or refused connection ``UnavailableError``; the session is rolled back and stays usable.
     """
 
     def insert(self) -> Self:
-        """Add this record and commit."""
-        db.session.add(self)
-        return self._commit()
+        """Add this record and commit; a record deleted earlier is stored again."""
+        if inspect_object(self).was_deleted:
+            make_transient(self)  # keeps its values, so the same row is written again
+        return self._write(db.session.add)
 
     def update(self) -> Self:
         """Commit the changes made to this record's attributes."""
-        db.session.add(self)
-        return self._commit()
+        if inspect_object(self).was_deleted:
+            raise NotFoundError(
+                f"This {_label(type(self))} was deleted, so it cannot be updated; "
+                "call insert() to store it again."
+            )
+        return self._write(db.session.add)
 
     def delete(self) -> None:
-        """Delete this record and commit."""
-        db.session.delete(self)
-        self._commit()
+        """Delete this record and commit; its attributes stay readable afterwards."""
+        state = inspect_object(self)
+        if state.key is None or state.was_deleted:
+            raise NotFoundError(
+                f"This {_label(type(self))} is not stored (never inserted, or already "
+                "deleted), so there is nothing to delete."
+            )
+        self._write(_delete)
 
     @classmethod
     def get_or_raise(cls, ident: object, for_update: bool = False) -> Self:
@@ -87,31 +101,54 @@ class ModelBase:
             query = select(cls).order_by(*table.primary_key.columns).offset(offset).limit(limit)
             return db.session.scalars(query).all(), int(total)
 
-    def _commit(self) -> Self:
-        """Commit the session; on failure roll back and raise the data-layer error."""
+    def _write(self, step: Callable[[ModelBase], None]) -> Self:
+        """Run ``step`` on this record and commit; on any failure roll back, then raise.
+
+        Every database access of a write happens in here (a lazy load or an autoflush can
+        fail too), so no failure leaves the session inside a broken transaction.
+        """
         unique_values = self._unique_values()
         try:
+            step(self)
             db.session.commit()
         except SQLAlchemyError as exc:
             db.session.rollback()
-            if isinstance(exc, IntegrityError):
-                raise self._conflict(unique_values) from exc
-            translated = translate(exc)
-            if translated is None:
+            error = self._error(exc, unique_values)
+            if error is None:
                 raise
-            raise translated from exc
+            raise error from exc
+        except BaseException:
+            db.session.rollback()
+            raise
         return self
 
+    def _error(
+        self, exc: SQLAlchemyError, unique_values: dict[tuple[str, ...], tuple[object, ...]]
+    ) -> DatabaseError | None:
+        """The data-layer error for a failed write, or None when it is a bug."""
+        if isinstance(exc, IntegrityError):
+            return self._conflict(unique_values)
+        if isinstance(exc, ObjectDeletedError | StaleDataError):
+            return NotFoundError(
+                f"This {_label(type(self))} no longer exists in the database (another request "
+                "deleted it); nothing was saved."
+            )
+        return translate(exc)
+
     def _unique_values(self) -> dict[tuple[str, ...], tuple[object, ...]]:
-        """The values this record tries to store in each unique column set, read before commit."""
-        mapper = inspect_object(type(self))
+        """The values this record holds in each unique column set, to name a clash later.
+
+        Read from what is already loaded, never from the database: a load here would run
+        outside the write's error handling. Sets with an unloaded value are left out.
+        """
+        state = inspect_object(self)
+        mapper = state.mapper
         values = {}
-        # No autoflush: reading an expired attribute must not flush a pending delete first
-        # (the reload would then find no row).
-        with db.session.no_autoflush:
-            for columns in _unique_column_sets(_table(type(self))):
-                keys = tuple(mapper.get_property_by_column(column).key for column in columns)
-                values[keys] = tuple(getattr(self, key) for key in keys)
+        for columns in _unique_column_sets(_table(type(self))):
+            keys = tuple(mapper.get_property_by_column(column).key for column in columns)
+            loaded = tuple(state.attrs[key].loaded_value for key in keys)
+            if NO_VALUE not in loaded:
+                values[keys] = loaded
         return values
 
     def _conflict(self, unique_values: dict[tuple[str, ...], tuple[object, ...]]) -> ConflictError:
@@ -211,6 +248,18 @@ def _unique_column_sets(table: Table) -> list[tuple[Column[Any], ...]]:
     sets = [tuple(c.columns) for c in table.constraints if isinstance(c, UniqueConstraint)]
     sets += [tuple(index.columns) for index in table.indexes if index.unique]
     return sets
+
+
+def _delete(record: ModelBase) -> None:
+    """Mark a stored record for deletion, loading its expired attributes first.
+
+    After a commit the attributes are expired; loading them before the DELETE keeps them
+    readable afterwards, and finds a row another process deleted (ObjectDeletedError).
+    """
+    db.session.add(record)  # attaches a record loaded in another session; no-op otherwise
+    for key in list(inspect_object(record).expired_attributes):
+        getattr(record, key)
+    db.session.delete(record)
 
 
 class Test(ModelBase, db.Model):  # type: ignore[name-defined]

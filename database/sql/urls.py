@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from database.errors import ConfigurationError
+from database.hosts import split_host_port
 from database.sql.dbtype import DBType
 
 DEFAULT_SQLITE_FILE = "app.db"
+# A database name that needs no quoting on any supported server (and no path for SQLite).
+PLAIN_DATABASE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 MSSQL_INSTALL_HINT = (
     "install the unixODBC library and a SQL Server ODBC driver: `apt-get install unixodbc` "
     "plus Microsoft's msodbcsql18 (see Microsoft's 'Install the ODBC driver for SQL Server "
@@ -34,7 +38,10 @@ def build_url(
     instance_path: str = "instance",
     odbc_driver: str = "ODBC Driver 18 for SQL Server",
 ) -> URL:
-    """The URL for these parts; credentials are escaped by ``URL.create``, never by hand."""
+    """The URL for these parts; credentials are escaped by ``URL.create``, never by hand.
+
+    ``host`` may carry the port (``"db.internal:5432"``), as in the original project.
+    """
     kind = DBType.parse(dbtype)
     if kind is DBType.SQLITE:
         given = [name for name, value in (("username", username), ("password", password),
@@ -51,6 +58,8 @@ def build_url(
         )
     if port is not None and not (isinstance(port, int) and 0 < port < 65536):
         raise ConfigurationError(f"The port {port!r} is not valid; give a number from 1 to 65535.")
+    if host:
+        host, port = split_host_port(host, port)
     url = URL.create(
         kind.drivername,
         username=username or None,
@@ -60,6 +69,27 @@ def build_url(
         database=database_name,
     )
     return with_driver_defaults(url, odbc_driver)
+
+
+def with_database(database_url: str, name: str) -> str:
+    """``DATABASE_URL`` naming the database ``name`` on the same server instead.
+
+    An empty DATABASE_URL (the SQLite default) gives the SQLite file ``name`` under instance/.
+    """
+    if not PLAIN_DATABASE_NAME.fullmatch(name):
+        raise ValueError(
+            f"The test database name {name!r} is not a plain name; use up to 63 letters, "
+            "digits and underscores, starting with a letter, e.g. test_3f2a9c1d."
+        )
+    if not database_url:
+        return f"sqlite:///{name}"
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return database_url  # setup_sql_db reports the invalid URL
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite:///{name}"
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def sqlite_path(database_name: str | None, instance_path: str) -> str:

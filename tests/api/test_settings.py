@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -11,9 +12,16 @@ import pytest
 from flask import Flask
 
 from api import create_app
-from api.settings import ConfigError, load_or_create_secret_key, load_settings
+from api.settings import (
+    SECRET_KEY_MIN_BITS,
+    ConfigError,
+    estimated_entropy_bits,
+    load_or_create_secret_key,
+    load_settings,
+)
+from tests.conftest import PRODUCTION_SECRET_KEY, TEST_SECRET_KEY
 
-GOOD_SECRET = "Zq3xV8pL0wR6tY2uI9oP4aS7dF1gH5jK"
+GENERATE_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 
 
 def test_defaults_need_no_configuration() -> None:
@@ -41,6 +49,15 @@ def test_every_problem_is_reported_at_once() -> None:
         (None, "needs it set"),
         ("short", "at least 32 bytes"),
         ("change-me-change-me-change-me-change-me", "placeholder"),
+        ("CHANGE_ME_CHANGE_ME_CHANGE_ME_CHANGE_ME", "placeholder"),
+        ("your-secret-key-here-make-it-long-and-random", "placeholder"),
+        ("Your_Secret_Key_Goes_Here_1234567890", "placeholder"),
+        ("a" * 32, "too predictable"),
+        ("abababababababababababababababababab", "too predictable"),
+        ("abcdefghijklmnopqrstuvwxyz0123456789", "too predictable"),
+        ("0123456789" * 4, "too predictable"),
+        ("Qx7Qx7Qx7Qx7Qx7Qx7Qx7Qx7Qx7Qx7Qx7Qx7", "too predictable"),
+        (TEST_SECRET_KEY, "placeholder"),  # fine for development tests only
     ],
 )
 def test_production_refuses_weak_secret(secret: str | None, reason: str) -> None:
@@ -50,8 +67,30 @@ def test_production_refuses_weak_secret(secret: str | None, reason: str) -> None
     with pytest.raises(ConfigError) as caught:
         load_settings(environ)
     assert reason in str(caught.value)
+    assert GENERATE_HINT in str(caught.value)
     if secret:
         assert secret not in str(caught.value)  # secrets are never echoed
+
+
+@pytest.mark.parametrize(
+    "generate",
+    [
+        lambda: secrets.token_urlsafe(48),
+        lambda: secrets.token_urlsafe(32),
+        lambda: secrets.token_hex(16),  # 32 hex digits: the shortest accepted length
+        lambda: secrets.token_hex(32).upper(),
+    ],
+    ids=["token_urlsafe(48)", "token_urlsafe(32)", "token_hex(16)", "TOKEN_HEX(32)"],
+)
+def test_production_accepts_generated_secrets(generate: Callable[[], str]) -> None:
+    for _ in range(200):  # a random key is never refused by chance
+        secret = generate()
+        assert estimated_entropy_bits(secret) >= SECRET_KEY_MIN_BITS, secret
+        assert load_settings({"APP_ENV": "production", "SECRET_KEY": secret})
+
+
+def test_development_accepts_the_test_secret() -> None:
+    assert load_settings({"SECRET_KEY": TEST_SECRET_KEY})["SECRET_KEY"] == TEST_SECRET_KEY
 
 
 def test_production_refuses_debug_and_wildcard_cors_with_credentials() -> None:
@@ -59,7 +98,7 @@ def test_production_refuses_debug_and_wildcard_cors_with_credentials() -> None:
         load_settings(
             {
                 "APP_ENV": "production",
-                "SECRET_KEY": GOOD_SECRET,
+                "SECRET_KEY": PRODUCTION_SECRET_KEY,
                 "FLASK_DEBUG": "1",
                 "CORS_ORIGINS": "*",
                 "CORS_ALLOW_CREDENTIALS": "true",
@@ -76,7 +115,11 @@ def test_redis_sessions_need_redis_url() -> None:
 
 def test_production_starts_with_good_settings_and_secure_cookie(tmp_path: Path) -> None:
     app = create_app(
-        {"APP_ENV": "production", "SECRET_KEY": GOOD_SECRET, "INSTANCE_PATH": str(tmp_path)}
+        {
+            "APP_ENV": "production",
+            "SECRET_KEY": PRODUCTION_SECRET_KEY,
+            "INSTANCE_PATH": str(tmp_path),
+        }
     )
     response = app.test_client().get("/api/public")
     cookie = response.headers["Set-Cookie"]
@@ -142,7 +185,7 @@ def test_refresh_token_lifetimes_must_fit_together() -> None:
     ("environ", "reason"),
     [
         ({"ACCEPTED_API_KEY": "short-key"}, "at least 32 bytes"),
-        ({"APP_ENV": "production", "SECRET_KEY": GOOD_SECRET,
+        ({"APP_ENV": "production", "SECRET_KEY": PRODUCTION_SECRET_KEY,
           "ACCEPTED_API_KEY": "change-me-change-me-change-me-change-me"}, "placeholder"),
         ({"API_KEY_TTL_DAYS": "400"}, "longer than API_KEY_MAX_TTL_DAYS"),
     ],

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +39,12 @@ def gunicorn(
     workers: int = 2,
     app: str = "api:create_app()",
     extra_args: tuple[str, ...] = (),
+    ready: Callable[[Server], bool] | None = None,
 ) -> Iterator[Server]:
-    """Start gunicorn with ``env`` on top of this process's environment; stop it on exit."""
+    """Start gunicorn with ``env`` on top of this process's environment; stop it on exit.
+
+    It counts as started when ``ready(server)`` is true; by default, when ``GET /`` answers.
+    """
     port = free_port()
     full_env = {**os.environ, **env}
     command = [
@@ -57,7 +61,7 @@ def gunicorn(
         )
     server = Server(url=f"http://127.0.0.1:{port}", log_path=log_path)
     try:
-        _wait_until_serving(process, server)
+        _wait_until_serving(process, server, ready or _answers)
         yield server
     finally:
         process.send_signal(signal.SIGTERM)
@@ -68,16 +72,23 @@ def gunicorn(
             process.wait()
 
 
-def _wait_until_serving(process: subprocess.Popen[bytes], server: Server) -> None:
-    """Poll until every worker could answer, or fail with gunicorn's own output."""
+def _answers(server: Server) -> bool:
+    """True when ``GET /`` answers 200."""
+    try:
+        return requests.get(server.url + "/", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _wait_until_serving(
+    process: subprocess.Popen[bytes], server: Server, ready: Callable[[Server], bool]
+) -> None:
+    """Poll until ``ready(server)``, or fail with gunicorn's own output."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{server.log()}")
-        try:
-            if requests.get(server.url + "/", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
+        if ready(server):
+            return
         time.sleep(0.1)
     raise RuntimeError(f"gunicorn did not answer within {START_TIMEOUT:.0f} s:\n{server.log()}")

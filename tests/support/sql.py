@@ -63,6 +63,32 @@ def drop_if_exists(url: URL) -> None:
         drop_database(url)
 
 
+def force_drop(url: URL) -> None:
+    """Drop the test database even while connections (a hung test's) still use it."""
+    from sqlalchemy import create_engine, text
+
+    kind = DBType.from_backend(url.get_backend_name())
+    if kind is DBType.POSTGRESQL:
+        engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            quoted = engine.dialect.identifier_preparer.quote(str(url.database))
+            connection.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+        engine.dispose()
+    elif kind is DBType.MYSQL:
+        engine = create_engine(url._replace(database=None))  # set() keeps it
+        with engine.connect() as connection:
+            sessions = connection.execute(
+                text("SELECT id FROM information_schema.processlist WHERE db = :name"),
+                {"name": url.database},
+            )
+            for (session_id,) in sessions.all():
+                connection.execute(text(f"KILL {int(session_id)}"))
+        engine.dispose()
+        drop_if_exists(url)
+    else:
+        drop_if_exists(url)
+
+
 @contextmanager
 def created_database(kind: DBType, directory: str) -> Iterator[URL]:
     """A fresh database test_<hex> (created now, with utf8mb4 on MySQL), dropped afterwards."""
