@@ -109,19 +109,24 @@ def storage_uri(config: dict[str, Any]) -> str:
     return str(config["RATELIMIT_STORAGE_URI"] or config["REDIS_URL"] or MEMORY)
 
 
-def _too_many_requests(exc: RateLimitExceeded) -> Response:
-    """The standard error body with status 429 and Retry-After in seconds."""
+def too_many_requests(exc: RateLimitExceeded) -> tuple[str, int]:
+    """What to tell a client that reached a limit: the message, and Retry-After in seconds."""
     retry_after = DEFAULT_RETRY_AFTER
     limits: RateLimits | None = current_app.extensions.get(EXTENSION)
     breached = limits.limiter.current_limit if limits is not None else None
     if breached is not None:
         retry_after = max(1, math.ceil(breached.reset_at - time.time()))
-    return error_response(
-        429,
+    message = (
         f"Too many requests: the limit here is {exc.description}; "
-        f"try again in {retry_after} seconds.",
-        {"Retry-After": str(retry_after)},
+        f"try again in {retry_after} seconds."
     )
+    return message, retry_after
+
+
+def _too_many_requests(exc: RateLimitExceeded) -> Response:
+    """The standard error body with status 429 and Retry-After in seconds."""
+    message, retry_after = too_many_requests(exc)
+    return error_response(429, message, {"Retry-After": str(retry_after)})
 
 
 def init_app(app: Flask) -> None:

@@ -131,7 +131,8 @@ class ModelBase:
                     fields = " and ".join(keys)
                     return ConflictError(
                         f"This {fields} is already taken by another {label}; "
-                        f"choose another {fields}."
+                        f"choose another {fields}.",
+                        fields=keys,
                     )
         except SQLAlchemyError:
             db.session.rollback()
