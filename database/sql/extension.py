@@ -31,6 +31,7 @@ from database.sql.urls import (
 logger = logging.getLogger(__name__)
 
 EXTENSION = "sql"
+TABLES_ON_FIRST_USE = "sql_create_tables"
 MIGRATIONS_DIR = str(Path(__file__).resolve().parents[2] / "migrations")
 MIGRATIONS_TABLE = "alembic_version"
 # Used when the app was not built by api.create_app (whose settings set these keys).
@@ -177,7 +178,8 @@ def managed_by_migrations() -> bool:
 
 
 def create_tables_on_first_request(app: Flask) -> None:
-    """Development convenience: run ``db_create_all`` once, before the first request.
+    """Development convenience: run ``db_create_all`` once, before the first request (or the
+    first account command, through ``create_tables_if_due``).
 
     Skipped on a database that migrations manage, so ``flask db migrate`` still sees every
     model change. Not at start-up, so that ``flask db upgrade`` on a fresh database works.
@@ -193,8 +195,24 @@ def create_tables_on_first_request(app: Flask) -> None:
             if not done.is_set():
                 # An unreachable database answers 503 here and is tried again next request.
                 if not managed_by_migrations():
-                    db_create_all()
+                    try:
+                        db_create_all()
+                    except SQLAlchemyError:
+                        # Another worker created a table between this one's check and its
+                        # CREATE TABLE; a second pass finds it there (an outage is not caught
+                        # here: it is an UnavailableError, a 503).
+                        db_create_all()
                 done.set()
+
+    app.extensions[TABLES_ON_FIRST_USE] = create_tables
+
+
+def create_tables_if_due() -> None:
+    """Create the tables now if this app creates them on first use (development), for a
+    command that runs before any request, such as ``flask users create`` on a fresh clone."""
+    create_tables: Callable[[], None] | None = current_app.extensions.get(TABLES_ON_FIRST_USE)
+    if create_tables is not None:
+        create_tables()
 
 
 def ping_check(app: Flask) -> Callable[[], None]:

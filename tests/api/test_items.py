@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from database.sql import db, db_create_all
+from database.sql import db, db_create_all, extension
 from database.sql.dbtype import DBType
 from database.sql.models import Item
 from tests.support.services import free_port
@@ -249,6 +250,31 @@ def test_development_creates_tables_on_first_request(
     response = client.get("/api/items", headers=auth_headers(client))
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["total"] == 0
+
+
+def test_a_worker_that_loses_the_table_creation_race_still_answers(
+    make_app: Callable[..., Flask],
+    auth_headers: Callable[[FlaskClient], Headers],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two gunicorn workers on a fresh database: the other one's CREATE TABLE lands between
+    # this one's check and its own, which fails with "table ... already exists".
+    real = extension.db_create_all
+    calls: list[int] = []
+
+    def racing() -> None:
+        calls.append(1)
+        real()
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("CREATE TABLE items", {}, Exception("already exists"))
+
+    monkeypatch.setattr(extension, "db_create_all", racing)
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    client = make_app(DATABASE_URL=url, SQL_CREATE_TABLES=True).test_client()
+    response = client.get("/api/items", headers=auth_headers(client))
+    assert response.status_code == 200, response.get_json()
+    assert len(calls) == 2
 
 
 def test_tables_are_not_created_unless_asked(
