@@ -12,7 +12,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 import auth.apikeys
 import auth.auth
-from api import cli, ops, sessions
+from api import admin, cli, ops, sessions
 from api.errorhandler import set_handler
 from api.ops import logs, register_check, requestid
 from api.routes import docs, register_blueprints
@@ -82,6 +82,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     auth.apikeys.init_app(app)
     ops.init_app(app)
     register_blueprints(app)
+    admin.init_app(app)
     docs.init_app(app)  # last: the OpenAPI document describes every route registered above
     return app
 

@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DatabaseError
 
+from database.sql.errors import translated_errors
+
 TABLE_NAME = "access_log"
 MAX_PATH = 2048
 MAX_USER_AGENT = 256
@@ -120,20 +122,27 @@ class AccessLogStore:
     def search(
         self, query: AccessLogQuery, offset: int, limit: int
     ) -> tuple[list[dict[str, object]], int]:
-        """One page of matching records, newest first, and how many match in all."""
-        self._ensure_table()
+        """One page of matching records, newest first, and how many match in all.
+
+        A database that cannot be reached raises ``UnavailableError`` (a 503 page).
+        """
         table = access_log_table
         conditions = query.conditions()
-        with self.engine.connect() as connection:
-            total = connection.scalar(select(func.count()).select_from(table).where(*conditions))
-            rows = connection.execute(
-                select(table)
-                .where(*conditions)
-                .order_by(table.c.time.desc(), table.c.id.desc())
-                .offset(offset)
-                .limit(limit)
-            )
-            return [dict(row) for row in rows.mappings()], int(total or 0)
+        page = (
+            select(table)
+            .where(*conditions)
+            .order_by(table.c.time.desc(), table.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        with translated_errors():
+            self._ensure_table()
+            with self.engine.connect() as connection:
+                total = connection.scalar(
+                    select(func.count()).select_from(table).where(*conditions)
+                )
+                rows = [dict(row) for row in connection.execute(page).mappings()]
+        return rows, int(total or 0)
 
     def close(self) -> None:
         """Close the engine's connections."""

@@ -121,6 +121,8 @@ class ModelBase:
         identity = inspect_object(self).identity
         try:
             for keys, values in unique_values.items():
+                if any(value is None for value in values):
+                    continue  # NULLs never clash in a unique column (an unset email)
                 match: list[ColumnElement[bool]] = [
                     getattr(model, key) == value for key, value in zip(keys, values, strict=True)
                 ]
