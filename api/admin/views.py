@@ -77,11 +77,10 @@ def _show_refusal(form: Form, exc: Refusal, field: str | None = None) -> None:
     aliases = {"new_password": "password", "expires_in": "expires_in_days"}
     name = aliases.get(field or "", field or "")
     messages = exc.problems if isinstance(exc, InvalidInput) else [str(exc)]
-    target = form._fields.get(name)
-    if target is None:
-        form.form_errors.extend(messages)
+    if name in form:
+        form[name].errors = [*form[name].errors, *messages]
     else:
-        target.errors = [*target.errors, *messages]
+        form.form_errors.extend(messages)
 
 
 def _submitted(form: FlaskForm, change: Callable[[], object]) -> bool:

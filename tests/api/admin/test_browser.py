@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, sync_playwright
 
 from api import create_app
 from database.sql import db_create_all
@@ -28,9 +30,6 @@ from tests.support.gunicorn import REPO_ROOT, Server, gunicorn
 from tests.support.operations import delete_redis_keys, redis_url_or_skip
 from tests.support.services import unavailable
 from tests.support.sql import created_database, plain
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-axe_api = pytest.importorskip("axe_playwright_python.sync_playwright")
 
 CHROMIUM = "/usr/bin/chromium"
 # Headless, and quiet: the machine has no network beyond loopback, and without these Chromium
@@ -82,13 +81,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     """Debian's chromium, started once for the module."""
     if not os.access(CHROMIUM, os.X_OK):
         unavailable("Chromium", f"{CHROMIUM} is missing; apt-get install chromium")
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
-    with playwright_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
@@ -99,10 +98,10 @@ def browser() -> Iterator[object]:
 class Visit:
     """One browser context on the server: pages are screenshotted, checked and watched."""
 
-    def __init__(self, browser: object, server: Server, javascript: bool = True) -> None:
+    def __init__(self, browser: Browser, server: Server, javascript: bool = True) -> None:
         self.server = server
         self.javascript = javascript
-        self.context = browser.new_context(  # type: ignore[attr-defined]
+        self.context = browser.new_context(
             viewport=VIEWPORT, java_script_enabled=javascript, base_url=server.url
         )
         if javascript:
@@ -111,7 +110,7 @@ class Visit:
         self.page = self.context.new_page()
         self.console: list[str] = []
         self.page.on("console", lambda message: self.console.append(message.text))
-        self.axe = axe_api.Axe()
+        self.axe = Axe()
 
     def check(self, name: str) -> None:
         """Screenshot the page as test-artifacts/admin/<name>.png; axe finds no violation."""
@@ -156,7 +155,7 @@ def api(server: Server, method: str, path: str, **kwargs: object) -> requests.Re
 
 
 @pytest.mark.slow
-def test_an_administrator_manages_a_user_and_an_api_key(browser: object, server: Server) -> None:
+def test_an_administrator_manages_a_user_and_an_api_key(browser: Browser, server: Server) -> None:
     visit = Visit(browser, server)
     page = visit.page
     visit.log_in("root", PASSWORD)
@@ -252,7 +251,7 @@ def test_an_administrator_manages_a_user_and_an_api_key(browser: object, server:
 
 
 @pytest.mark.slow
-def test_the_pages_work_without_javascript(browser: object, server: Server) -> None:
+def test_the_pages_work_without_javascript(browser: Browser, server: Server) -> None:
     visit = Visit(browser, server, javascript=False)
     page = visit.page
     page.goto("/admin/login")
