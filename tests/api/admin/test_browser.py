@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from api import create_app
 from database.sql import db_create_all
@@ -119,13 +119,11 @@ class Visit:
             results = self.axe.run(self.page)
             assert results.violations_count == 0, f"{name}: {results.generate_report()}"
 
-    def heading(self) -> str:
-        """The page's main heading."""
-        return str(self.page.locator("h1").inner_text())
-
-    def flash(self) -> str:
-        """The result message at the top of the page."""
-        return str(self.page.locator(".flash").first.inner_text())
+    def shows(self, heading: str, flash: str | None = None) -> None:
+        """The page (once loaded) has this main heading and result message (a part of it)."""
+        expect(self.page.locator("h1")).to_have_text(heading)
+        if flash is not None:
+            expect(self.page.locator(".flash").first).to_contain_text(flash)
 
     def log_in(self, username: str, password: str) -> None:
         """Log in through the form, by keyboard only."""
@@ -159,7 +157,7 @@ def test_an_administrator_manages_a_user_and_an_api_key(browser: Browser, server
     visit = Visit(browser, server)
     page = visit.page
     visit.log_in("root", PASSWORD)
-    assert visit.heading() == "Users" and visit.flash() == "Logged in as root."
+    visit.shows("Users", "Logged in as root.")
     visit.check("users")
 
     # Add a user with a role.
@@ -171,14 +169,14 @@ def test_an_administrator_manages_a_user_and_an_api_key(browser: Browser, server
     page.get_by_label("staff").check()
     visit.check("user-new")
     page.get_by_role("button", name="Add the user").click()
-    assert visit.heading() == "grace" and visit.flash() == "Added the user grace."
+    visit.shows("grace", "Added the user grace.")
     grace_id = page.url.rsplit("/", 1)[1]
 
     # Set her password; she logs in with it through the API.
     page.get_by_label("New password").fill(OTHER_PASSWORD)
     page.locator("#confirm").fill(OTHER_PASSWORD)
     page.get_by_role("button", name="Set the password").click()
-    assert "Set the password of grace" in visit.flash()
+    visit.shows("grace", "Set the password of grace")
     visit.check("user")
     tokens = api(
         server, "POST", "/api/auth/login", json={"username": "grace", "password": OTHER_PASSWORD}
@@ -189,11 +187,12 @@ def test_an_administrator_manages_a_user_and_an_api_key(browser: Browser, server
 
     # Her login shows on the page; revoking it makes the API refuse her token.
     page.get_by_role("link", name="Logins and tokens").click()
-    assert page.locator("tbody tr").count() == 1
-    assert page.locator("tbody .tag.on").inner_text() == "active"
+    visit.shows("Logins of grace")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("tbody .tag.on")).to_have_text("active")
     visit.check("logins")
     page.get_by_role("button", name="Revoke all logins").click()
-    assert "Revoked every login of grace" in visit.flash()
+    visit.shows("Logins of grace", "Revoked every login of grace")
     refused = api(server, "GET", "/api/auth/me", headers=grace)
     assert refused.status_code == 401 and refused.json()["code"] == "token_revoked"
     refreshed = api(
@@ -212,16 +211,17 @@ def test_an_administrator_manages_a_user_and_an_api_key(browser: Browser, server
     key = page.get_by_label("The key").input_value()
     assert re.fullmatch(r"fja_[a-z0-9]{12}_[A-Za-z0-9]{43}", key)
     page.get_by_role("button", name="Copy the key").click()
-    assert page.locator("#copy-status").inner_text() == "Copied to the clipboard."
+    expect(page.locator("#copy-status")).to_have_text("Copied to the clipboard.")
     assert page.evaluate("navigator.clipboard.readText()") == key
     visit.check("api-key-created")
     with_key = {"X-Api-Key": key}
     assert api(server, "GET", "/api/restricted", headers=with_key).status_code == 200
     page.get_by_role("link", name="Done: back to the API keys").click()
+    visit.shows("API keys")
     assert key not in page.content()  # never shown again
     row = page.locator("tbody tr", has_text="grace-reports")
     row.get_by_role("button", name="Revoke").click()
-    assert "Revoked the API key grace-reports" in visit.flash()
+    visit.shows("API keys", "Revoked the API key grace-reports")
     visit.check("api-keys")
     refused = api(server, "GET", "/api/restricted", headers=with_key)
     assert refused.status_code == 403 and refused.json()["code"] == "api_key_invalid"
@@ -240,13 +240,13 @@ def test_an_administrator_manages_a_user_and_an_api_key(browser: Browser, server
         page.reload()
     visit.check("access-log")
     page.goto("/admin/users?q=gra")
-    assert page.locator("tbody th").all_inner_texts() == ["grace"]
+    expect(page.locator("tbody th")).to_have_text(["grace"])
 
     # Log out: the pages need a login again.
     page.get_by_role("button", name="Log out").click()
-    assert visit.heading() == "Log in" and visit.flash() == "You are logged out."
+    visit.shows("Log in", "You are logged out.")
     page.goto("/admin/users")
-    assert visit.heading() == "Log in"
+    visit.shows("Log in")
     visit.close()
 
 
@@ -258,7 +258,7 @@ def test_the_pages_work_without_javascript(browser: Browser, server: Server) -> 
     page.get_by_label("Username").fill("root")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    assert visit.heading() == "Users"
+    visit.shows("Users")
     page.goto("/admin/api-keys")
     page.get_by_label("Name", exact=True).fill("ci-deploy")
     page.get_by_role("radio", name="A service").check()
@@ -273,5 +273,5 @@ def test_the_pages_work_without_javascript(browser: Browser, server: Server) -> 
     page.get_by_role("link", name="Delete helper…").click()
     visit.check("user-delete-no-js")
     page.get_by_role("button", name="Yes, delete helper").click()
-    assert visit.flash() == "Deleted the user helper."
+    visit.shows("Users", "Deleted the user helper.")
     visit.close()
