@@ -13,7 +13,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 import auth.apikeys
 import auth.auth
 import auth.issuers
-from api import cli, ops, sessions
+from api import admin, cli, ops, sessions
 from api.errorhandler import set_handler
 from api.ops import logs, register_check, requestid
 from api.ops.monitoring import monitoring_bp
@@ -94,6 +94,7 @@ def create_app(
     auth.apikeys.init_app(app)
     ops.init_app(app)
     register_blueprints(app)
+    admin.init_app(app)
     docs.init_app(app)  # last: the OpenAPI document describes every route registered above
     return app
 

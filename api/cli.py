@@ -1,7 +1,7 @@
 """Account commands: ``flask users ...``, ``flask roles ...``, ``flask auth purge``.
 
 No account is ever created for you: the first administrator is made with
-``flask roles create admin`` and ``flask users create NAME --role admin``.
+``flask users create NAME --role admin`` (which creates the ``admin`` role if it is missing).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from api.ops.accesslog import parse_age
 from auth import families, users
 from auth.errors import InvalidInput
 from database.errors import DatabaseError
+from database.sql import create_tables_if_due
 
 users_cli = AppGroup("users", help="Manage user accounts (none exists until you create one).")
 roles_cli = AppGroup("roles", help="Manage roles (admin and your own).")
@@ -32,8 +33,10 @@ def init_app(app: Flask) -> None:
 
 @contextmanager
 def _explained() -> Iterator[None]:
-    """The services' refusals as one-line command errors (exit status 1), not tracebacks."""
+    """Run a command's service calls: the tables first where development creates them on first
+    use (a fresh clone), and the services' refusals as one-line errors (exit status 1)."""
     try:
+        create_tables_if_due()
         yield
     except (InvalidInput, DatabaseError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -67,6 +70,7 @@ def create_user_command(
     """Create a user; the password is prompted for twice unless --password-stdin."""
     password = _read_password(password_stdin)
     with _explained():
+        _ensure_admin_role(roles)
         user = users.create_user(username, password, email=email, roles=roles)
     click.echo(f"Created user {user.username} ({user.id}) with roles: {_names(user.role_names)}.")
 
@@ -111,6 +115,7 @@ def roles_command(username: str, add: tuple[str, ...], remove: tuple[str, ...]) 
     """Add or remove roles; with neither, show the user's roles."""
     with _explained():
         user = users.find_user(username)
+        _ensure_admin_role(add)
         if add or remove:
             users.change_roles(user, add=add, remove=remove)
     click.echo(f"{user.username}: {_names(user.role_names)}")
@@ -177,6 +182,13 @@ def purge_command(older_than: str, batch_size: int) -> None:
         click.echo("Another purge is running (it holds the lock); nothing done here.")
     else:
         click.echo(f"Deleted {deleted} finished logins (refresh-token families).")
+
+
+def _ensure_admin_role(roles: tuple[str, ...]) -> None:
+    """The built-in admin role is made when first given, so the first administrator takes one
+    command; any other unknown role is still refused (a typo must not create a role)."""
+    if users.ADMIN_ROLE in roles and users.ensure_admin_role():
+        click.echo(f"Created the role {users.ADMIN_ROLE} (it did not exist yet).")
 
 
 def _names(names: frozenset[str]) -> str:

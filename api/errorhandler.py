@@ -71,7 +71,7 @@ def _http_error(exc: HTTPException) -> Response:
         # A 500 built by Flask wraps the real exception; map or log it.
         original = getattr(exc, "original_exception", None)
         if original is not None:
-            return _any_error(original)
+            return any_error(original)
     headers = {
         name: value
         for name, value in exc.get_headers()
@@ -106,8 +106,11 @@ def _invalid_input(exc: InvalidInput) -> Response:
     return error_response(422, str(exc), errors=errors)
 
 
-def _any_error(exc: BaseException) -> Response:
-    """Known domain errors get their status; anything else is a logged 500 with no details."""
+def any_error(exc: BaseException) -> Response:
+    """Known domain errors get their status; anything else is a logged 500 with no details.
+
+    The admin pages render the status and message of this response as a page.
+    """
     if isinstance(exc, HTTPException):
         return _http_error(exc)
     if isinstance(exc, AuthError):
@@ -166,5 +169,5 @@ def set_handler(app: Flask) -> Flask:
     app.register_error_handler(AuthError, _auth_error)
     app.register_error_handler(RequestValidationError, _validation_error)
     app.register_error_handler(InvalidInput, _invalid_input)
-    app.register_error_handler(Exception, _any_error)
+    app.register_error_handler(Exception, any_error)
     return app

@@ -5,6 +5,9 @@ Nothing is written twice: path parameters come from the URL rules, bodies, queri
 responses from the models the views validate with, security from the auth decorators, and
 the statuses a route can answer from what it declares plus what its decorators add
 (401/403 for protected routes, 400/413/415/422 for bodies, 429 for rate limits).
+
+Every route is described except static files and the routes of a ``PageBlueprint`` (the
+admin pages): HTML forms for people, not operations for programs.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from flask import Flask
+from flask import Blueprint, Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from werkzeug.routing import Rule
@@ -109,13 +112,29 @@ SECURITY_SCHEMES: dict[str, dict[str, object]] = {
 }
 
 
+class PageBlueprint(Blueprint):
+    """A blueprint of HTML pages for people (the admin pages), left out of the document.
+
+    Its forms are not API operations: they need a browser session and a CSRF token, and the
+    JSON API offers programs the same actions, documented.
+    """
+
+
+def documented(app: Flask, rule: Rule) -> bool:
+    """True for the routes the document describes: all but static files and page blueprints."""
+    if rule.endpoint == "static":
+        return False
+    blueprint = app.blueprints.get(rule.endpoint.rpartition(".")[0])
+    return not isinstance(blueprint, PageBlueprint)
+
+
 def build_spec(app: Flask) -> dict[str, Any]:
     """The whole document for ``app`` (deterministic: the same app gives the same bytes)."""
     models: dict[tuple[type[BaseModel], Mode], None] = {}
     operations: list[tuple[str, str, dict[str, Any]]] = []
     issuers = _issuer_schemes(app)
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
-        if rule.endpoint == "static":
+        if not documented(app, rule):
             continue
         view = app.view_functions[rule.endpoint]
         declared: Operation = getattr(view, "operation", None) or Operation()

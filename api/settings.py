@@ -471,14 +471,14 @@ SETTINGS: tuple[Setting, ...] = (
         "RATELIMIT_LOGIN_IP",
         "10/minute;100/hour",
         parse_rate_limit,
-        "Limit per client IP on POST /api/auth/login.",
+        "Limit per client IP on POST /api/auth/login and on the admin pages' login.",
     ),
     Setting(
         "RATELIMIT_LOGIN_USERNAME",
         "5/minute;30/hour",
         parse_rate_limit,
-        "Limit per username on POST /api/auth/login and on password checks of "
-        "PUT /api/auth/password, whatever the client IP.",
+        "Limit per username on password checks, whatever the client IP: one count for "
+        "POST /api/auth/login, PUT /api/auth/password and the admin pages' login.",
     ),
     Setting(
         "RATELIMIT_STORAGE_URI",

@@ -64,7 +64,15 @@ SERVICE_SUBJECT = "service:"
 
 
 class ApiKeyError(ValueError):
-    """A request about API keys cannot be done as asked; the message says why."""
+    """A request about API keys cannot be done as asked; the message says why.
+
+    ``field`` names the input at fault (``name``, ``owner``, ``scopes``, ``expires_in``), or
+    is empty, so that a form can show the message next to it.
+    """
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,8 @@ def parse_scopes(scopes: Iterable[str] | str) -> frozenset[str]:
     if bad:
         raise ApiKeyError(
             f"These scopes are not valid: {', '.join(repr(b) for b in bad)}; a scope is 1 to "
-            "100 letters, digits and : . _ / * -, e.g. items:read."
+            "100 letters, digits and : . _ / * -, e.g. items:read.",
+            "scopes",
         )
     return frozenset(items)
 
@@ -220,22 +229,28 @@ class ApiKeys:
         """Create a key for a user or a named service; the full key is returned once."""
         name = name.strip()
         if not name or len(name) > 100:
-            raise ApiKeyError("Give the key a name of 1 to 100 characters, e.g. 'ci-deploy'.")
+            raise ApiKeyError(
+                "Give the key a name of 1 to 100 characters, e.g. 'ci-deploy'.", "name"
+            )
         if (owner is None) == (service is None or not service.strip()):
-            raise ApiKeyError("A key belongs to exactly one owner: a user or a service name.")
+            raise ApiKeyError(
+                "A key belongs to exactly one owner: a user or a service name.", "owner"
+            )
         wanted = parse_scopes(scopes)
         if owner is not None:
             beyond = sorted(wanted - owner.scope_set)
             if beyond:
                 raise ApiKeyError(
                     f"The user {owner.username!r} does not hold the scopes "
-                    f"{', '.join(beyond)}, so a key of theirs cannot grant them."
+                    f"{', '.join(beyond)}, so a key of theirs cannot grant them.",
+                    "scopes",
                 )
         ttl = self.default_ttl if expires_in is None else expires_in
         if ttl <= timedelta(0) or ttl > self.max_ttl:
             raise ApiKeyError(
                 f"A key must expire within {self.max_ttl.days} days (API_KEY_MAX_TTL_DAYS); "
-                "give a shorter lifetime, e.g. 90d."
+                "give a shorter lifetime, e.g. 90d.",
+                "expires_in",
             )
         secret = "".join(secrets.choice(SECRET_ALPHABET) for _ in range(SECRET_LENGTH))
         for _ in range(3):

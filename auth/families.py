@@ -23,7 +23,7 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,10 +53,15 @@ __all__ = [
     "announce_revoked",
     "init_app",
     "issue",
+    "login_alive",
+    "login_state",
     "purge",
     "refresh",
     "revoke_family",
     "revoke_user_families",
+    "revoke_user_login",
+    "start_login",
+    "user_logins",
 ]
 
 logger = logging.getLogger(__name__)
@@ -74,6 +79,11 @@ REMOTE_IP_LENGTH = 45
 # Revocation reasons, stored in refresh_families.revoked_reason.
 LOGOUT = "logout"
 REUSE = "reuse"
+BY_ADMINISTRATOR = "revoked by an administrator"
+# A login's state, as login_state tells it.
+ACTIVE = "active"
+REVOKED = "revoked"
+EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
@@ -147,12 +157,16 @@ def _pair(user: User, family_id: str, secret: str, absolute: datetime, now: date
     return TokenPair(access, f"{family_id}.{secret}", ttl)
 
 
-def issue(user: User, user_agent: str | None = None, remote_ip: str | None = None) -> TokenPair:
-    """Start a login for ``user`` (already authenticated): a new family and its tokens."""
-    now = aware_utc_now()
-    absolute = now + timedelta(seconds=current_app.config["REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS"])
-    secret = secrets.token_urlsafe(SECRET_BYTES)
-    family = RefreshFamily(
+def _new_family(
+    user: User,
+    secret: str,
+    now: datetime,
+    absolute: datetime,
+    user_agent: str | None,
+    remote_ip: str | None,
+) -> RefreshFamily:
+    """Store a new login of ``user`` whose refresh secret is ``secret``."""
+    return RefreshFamily(
         id=str(uuid.uuid4()),
         user_id=user.id,
         generation=0,
@@ -164,7 +178,52 @@ def issue(user: User, user_agent: str | None = None, remote_ip: str | None = Non
         user_agent=(user_agent or None) and user_agent[:USER_AGENT_LENGTH],
         remote_ip=(remote_ip or None) and remote_ip[:REMOTE_IP_LENGTH],
     ).insert()
+
+
+def issue(user: User, user_agent: str | None = None, remote_ip: str | None = None) -> TokenPair:
+    """Start a login for ``user`` (already authenticated): a new family and its tokens."""
+    now = aware_utc_now()
+    absolute = now + timedelta(seconds=current_app.config["REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS"])
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    family = _new_family(user, secret, now, absolute, user_agent, remote_ip)
     return _pair(user, family.id, secret, absolute, now)
+
+
+def start_login(
+    user: User,
+    lifetime: timedelta,
+    user_agent: str | None = None,
+    remote_ip: str | None = None,
+) -> str:
+    """Start a login that hands out no token (a browser session of the admin pages keeps its
+    id); it is listed, revoked and ended by password or role changes like any other login."""
+    now = aware_utc_now()
+    # The refresh secret is never shown to anyone, so this login can never be refreshed.
+    family = _new_family(
+        user, secrets.token_urlsafe(SECRET_BYTES), now, now + lifetime, user_agent, remote_ip
+    )
+    return family.id
+
+
+def login_alive(family_id: str) -> bool:
+    """True while the login is neither revoked nor expired (one primary-key read)."""
+    family = RefreshFamily.load(family_id)
+    return family is not None and login_state(family) == ACTIVE
+
+
+def login_state(family: RefreshFamily, now: datetime | None = None) -> str:
+    """``active``, ``revoked`` or ``expired``."""
+    if family.revoked_at is not None:
+        return REVOKED
+    now = now or aware_utc_now()
+    if min(family.expires_at, family.absolute_expires_at) <= now:
+        return EXPIRED
+    return ACTIVE
+
+
+def user_logins(user_id: str, limit: int = 100) -> Sequence[RefreshFamily]:
+    """The user's latest logins (live or not, until purged), newest first."""
+    return RefreshFamily.of_user(user_id, limit)
 
 
 def refresh(refresh_token: str) -> TokenPair:
@@ -237,6 +296,14 @@ def _active_user(family: RefreshFamily) -> User:
 def revoke_family(family_id: str, reason: str = LOGOUT) -> None:
     """End one login everywhere: its refresh token and every access token it issued."""
     _revoke(reason, family_id=family_id)
+
+
+def revoke_user_login(user_id: str, family_id: str, reason: str = BY_ADMINISTRATOR) -> None:
+    """End one login of this user everywhere; ``NotFoundError`` when it is not theirs."""
+    family = RefreshFamily.load(family_id)
+    if family is None or family.user_id != user_id:
+        raise NotFoundError(f"The user has no login {family_id!r}; reload the list of logins.")
+    revoke_family(family_id, reason)
 
 
 def revoke_user_families(user_id: str, reason: str, keep: str | None = None) -> None:

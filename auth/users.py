@@ -35,12 +35,14 @@ from database.sql.identity import (
 from database.sql.types import aware_utc_now
 
 __all__ = [
+    "ADMIN_ROLE",
     "change_own_password",
     "change_roles",
     "create_role",
     "create_user",
     "deactivate_user",
     "delete_user",
+    "ensure_admin_role",
     "find_user",
     "get_user",
     "list_roles",
@@ -49,6 +51,7 @@ __all__ = [
     "set_password",
     "set_roles",
     "update_user",
+    "usernames",
     "verify_login",
 ]
 
@@ -58,6 +61,10 @@ USERNAME = re.compile(rf"[a-z0-9][a-z0-9._@-]{{2,{USERNAME_LENGTH - 1}}}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 ROLE_NAME = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
 SCOPE = re.compile(r"[!#-\[\]-~]+")  # RFC 6749 scope-token characters
+
+# The role the administration routes and pages require.
+ADMIN_ROLE = "admin"
+ADMIN_DESCRIPTION = "Administrators: manage users, roles and API keys."
 
 # Revocation reasons (refresh_families.revoked_reason).
 PASSWORD_CHANGED = "password changed"  # noqa: S105 (a reason, not a password)
@@ -149,6 +156,11 @@ def find_user(username: str) -> User:
 def list_users(text: str | None, offset: int, limit: int) -> tuple[Sequence[User], int]:
     """One page of users whose username or email contains ``text``, and the total count."""
     return User.search(text.strip() if text else None, offset, limit)
+
+
+def usernames(user_ids: Iterable[str]) -> dict[str, str]:
+    """The username of each known user id (for showing ids to people)."""
+    return User.names_by_ids(user_ids)
 
 
 def verify_login(username: str, password: str) -> User:
@@ -279,3 +291,11 @@ def create_role(name: str, description: str | None = None, scopes: Iterable[str]
 def list_roles() -> Sequence[Role]:
     """Every role, by name."""
     return Role.all_by_name()
+
+
+def ensure_admin_role() -> bool:
+    """Create the built-in ``admin`` role when it is missing; True when it was created."""
+    if Role.by_name(ADMIN_ROLE) is not None:
+        return False
+    create_role(ADMIN_ROLE, ADMIN_DESCRIPTION)
+    return True

@@ -12,7 +12,15 @@ class NotFoundError(DatabaseError):
 
 
 class ConflictError(DatabaseError):
-    """The write clashes with existing data, e.g. a unique key (HTTP 409)."""
+    """The write clashes with existing data, e.g. a unique key (HTTP 409).
+
+    ``fields`` names the attributes whose values are taken, when known, so that a form can
+    show the message next to the right field.
+    """
+
+    def __init__(self, message: str, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.fields = fields
 
 
 class UnavailableError(DatabaseError):

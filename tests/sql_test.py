@@ -165,6 +165,7 @@ class SqlCrudCases(CasesBase):
         with self.assertRaises(ConflictError) as caught:
             Test(title="taken").insert()
         self.assertIn("title is already taken", str(caught.exception))
+        self.assertEqual(caught.exception.fields, ("title",))  # forms put it by that field
         # Rolled back: nothing half-written, and the same session keeps working.
         self.assertEqual(Test.query.filter_by(title="taken").count(), 1)
         Test(title="free").insert()

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import click
 from flask import Flask, Request, Response, current_app, request
@@ -22,10 +22,14 @@ from api.ops.requestid import current_request_id
 from api.ops.timing import elapsed_ms
 from auth.principal import current_principal
 
+if TYPE_CHECKING:
+    from database.sql.access_log import AccessLogStore
+
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger(ACCESS_LOGGER)
 
 EXTENSION = "access_log"
+READER = "access_log_reader"
 # Probes and scrapes come every few seconds; they are logged at DEBUG so INFO stays readable.
 QUIET_BLUEPRINT = "monitoring"
 ABSENT = "-"
@@ -210,6 +214,19 @@ def access_log_db_url(app: Flask) -> str:
     """ACCESS_LOG_DB_URL, else DATABASE_URL, else a SQLite file in the instance folder."""
     url = app.config["ACCESS_LOG_DB_URL"] or app.config.get("DATABASE_URL")
     return str(url) if url else f"sqlite:///{os.path.join(app.instance_path, DB_FILE)}"
+
+
+def access_log_reader(app: Flask) -> AccessLogStore | None:
+    """The store the admin pages read records from (one per app), or None when
+    ACCESS_LOG_DB is off."""
+    if not app.config["ACCESS_LOG_DB"]:
+        return None
+    reader: AccessLogStore | None = app.extensions.get(READER)
+    if reader is None:
+        from database.sql.access_log import AccessLogStore
+
+        reader = app.extensions[READER] = AccessLogStore(access_log_db_url(app))
+    return reader
 
 
 def _store_opener(url: str) -> Callable[[], Store]:

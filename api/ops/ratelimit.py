@@ -55,7 +55,11 @@ class RateLimits:
         self._lock = threading.Lock()
 
     def limited(
-        self, view: Callable[P, R], limit: str | Callable[[], str], options: dict[str, Any]
+        self,
+        view: Callable[P, R],
+        limit: str | Callable[[], str],
+        options: dict[str, Any],
+        shared_scope: str | None = None,
     ) -> Callable[P, R]:
         """``view`` wrapped by this app's limiter (made on the view's first call)."""
         wrapped = self._views.get(view)
@@ -63,18 +67,23 @@ class RateLimits:
             with self._lock:
                 wrapped = self._views.get(view)
                 if wrapped is None:
-                    wrapped = self._views[view] = self.limiter.limit(limit, **options)(view)
+                    if shared_scope is None:
+                        decorator = self.limiter.limit(limit, **options)
+                    else:
+                        decorator = self.limiter.shared_limit(limit, shared_scope, **options)
+                    wrapped = self._views[view] = decorator(view)
         return wrapped
 
 
 def rate_limit(
-    limit: str | Callable[[], str], **options: Any
+    limit: str | Callable[[], str], shared_scope: str | None = None, **options: Any
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Limit a view, e.g. ``@rate_limit("10/minute")``; 429 with Retry-After when exceeded.
 
     ``limit`` is Flask-Limiter's notation or a function returning it (read per request);
     ``options`` go to ``Limiter.limit`` (key_func, methods, exempt_when, cost, ...).
-    Nothing is counted when RATELIMIT_ENABLED=0.
+    Counters are per endpoint, unless ``shared_scope`` names one bucket for every endpoint
+    that reaches the decorated function. Nothing is counted when RATELIMIT_ENABLED=0.
     """
 
     def decorator(view: Callable[P, R]) -> Callable[P, R]:
@@ -83,7 +92,7 @@ def rate_limit(
             limits: RateLimits | None = current_app.extensions.get(EXTENSION)
             if limits is None:
                 return view(*args, **kwargs)
-            return limits.limited(view, limit, options)(*args, **kwargs)
+            return limits.limited(view, limit, options, shared_scope)(*args, **kwargs)
 
         wrapper.rate_limited = True  # type: ignore[attr-defined]  # for the API docs (429)
         return wrapper
@@ -109,19 +118,24 @@ def storage_uri(config: dict[str, Any]) -> str:
     return str(config["RATELIMIT_STORAGE_URI"] or config["REDIS_URL"] or MEMORY)
 
 
-def _too_many_requests(exc: RateLimitExceeded) -> Response:
-    """The standard error body with status 429 and Retry-After in seconds."""
+def too_many_requests(exc: RateLimitExceeded) -> tuple[str, int]:
+    """What to tell a client that reached a limit: the message, and Retry-After in seconds."""
     retry_after = DEFAULT_RETRY_AFTER
     limits: RateLimits | None = current_app.extensions.get(EXTENSION)
     breached = limits.limiter.current_limit if limits is not None else None
     if breached is not None:
         retry_after = max(1, math.ceil(breached.reset_at - time.time()))
-    return error_response(
-        429,
+    message = (
         f"Too many requests: the limit here is {exc.description}; "
-        f"try again in {retry_after} seconds.",
-        {"Retry-After": str(retry_after)},
+        f"try again in {retry_after} seconds."
     )
+    return message, retry_after
+
+
+def _too_many_requests(exc: RateLimitExceeded) -> Response:
+    """The standard error body with status 429 and Retry-After in seconds."""
+    message, retry_after = too_many_requests(exc)
+    return error_response(429, message, {"Retry-After": str(retry_after)})
 
 
 def init_app(app: Flask) -> None:

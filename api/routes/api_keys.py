@@ -16,12 +16,12 @@ from api.validation import operation
 from auth.apikeys import ApiKeyError, IssuedKey, api_keys
 from auth.auth import current_principal
 from auth.policies import protected_route
+from auth.users import ADMIN_ROLE
 from database.errors import NotFoundError
 from database.sql.identity import ApiKey, User
 
 api_keys_bp = Blueprint("api_keys", __name__)
 
-ADMIN = "admin"
 Scopes: list[str] = Field(default_factory=list, max_length=50)
 ExpiresDays = Field(default=None, ge=1, le=3650)
 
@@ -162,7 +162,7 @@ def revoke_own_key(key_id: str) -> tuple[str, int]:
 
 
 @api_keys_bp.get("/api/api-keys")
-@protected_route(roles=[ADMIN], credentials="user")
+@protected_route(roles=[ADMIN_ROLE], credentials="user")
 @operation(responses={200: KeyList}, errors=(404,))
 def list_keys(query: KeyListQuery) -> Response:
     """Every key (or one user's), newest first."""
@@ -172,7 +172,7 @@ def list_keys(query: KeyListQuery) -> Response:
 
 
 @api_keys_bp.post("/api/api-keys")
-@protected_route(roles=[ADMIN], credentials="user")
+@protected_route(roles=[ADMIN_ROLE], credentials="user")
 @operation(responses={201: KeyCreated}, errors=(404,))
 def create_key(body: KeyCreate) -> tuple[Response, int, dict[str, str]]:
     """A new key for a user or a named service."""
@@ -181,7 +181,7 @@ def create_key(body: KeyCreate) -> tuple[Response, int, dict[str, str]]:
 
 
 @api_keys_bp.delete("/api/api-keys/<key_id>")
-@protected_route(roles=[ADMIN], credentials="user")
+@protected_route(roles=[ADMIN_ROLE], credentials="user")
 @operation(responses={204: None})
 def revoke_key(key_id: str) -> tuple[str, int]:
     """Revoke any key: 204, or 404."""

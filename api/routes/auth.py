@@ -81,7 +81,9 @@ def _username_key() -> str:
     return "username:" + hashlib.sha256(g.password_check_username.encode()).hexdigest()[:32]
 
 
-@rate_limit(login_username_limit, key_func=_username_key)
+# One bucket per username for every place that checks passwords (the API login, the own
+# password change, the admin login), not one per endpoint, as Flask-Limiter would count.
+@rate_limit(login_username_limit, shared_scope="password-checks", key_func=_username_key)
 def _count_password_check() -> None:
     """Count one password check against its username's limit (429 once it is reached)."""
 

@@ -15,8 +15,7 @@ from database.sql.identity import User
 
 users_bp = Blueprint("users", __name__, url_prefix="/api/users")
 
-ADMIN_ROLE = "admin"
-admin_only = role_required([ADMIN_ROLE])
+admin_only = role_required([users.ADMIN_ROLE])
 Password = Field(min_length=1, max_length=MAX_SECRET_INPUT)
 RoleNames: list[str] = Field(default_factory=list, max_length=100)
 

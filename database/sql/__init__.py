@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from database.sql.extension import (
+        create_tables_if_due,
         create_tables_on_first_request,
         db,
         db_create_all,
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "create_tables_if_due",
     "create_tables_on_first_request",
     "db",
     "db_create_all",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     DateTime,
     Float,
     Integer,
@@ -18,11 +20,15 @@ from sqlalchemy import (
     Table,
     create_engine,
     delete,
+    func,
     insert,
     inspect,
     make_url,
+    select,
 )
 from sqlalchemy.exc import DatabaseError
+
+from database.sql.errors import translated_errors
 
 TABLE_NAME = "access_log"
 MAX_PATH = 2048
@@ -46,6 +52,33 @@ access_log_table = Table(
     Column("request_id", String(128), nullable=False),
     Column("user_agent", String(MAX_USER_AGENT)),
 )
+
+
+@dataclass(frozen=True)
+class AccessLogQuery:
+    """Which stored records to read: each field given narrows the search (times naive UTC)."""
+
+    uid: str | None = None
+    status_min: int | None = None
+    status_max: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """The WHERE conditions of this query."""
+        table = access_log_table.c
+        conditions: list[ColumnElement[bool]] = []
+        if self.uid is not None:
+            conditions.append(table.uid == self.uid)
+        if self.status_min is not None:
+            conditions.append(table.status >= self.status_min)
+        if self.status_max is not None:
+            conditions.append(table.status <= self.status_max)
+        if self.since is not None:
+            conditions.append(table.time >= self.since)
+        if self.until is not None:
+            conditions.append(table.time < self.until)
+        return conditions
 
 
 class AccessLogStore:
@@ -85,6 +118,31 @@ class AccessLogStore:
                 delete(access_log_table).where(access_log_table.c.time < older_than)
             )
         return int(result.rowcount or 0)
+
+    def search(
+        self, query: AccessLogQuery, offset: int, limit: int
+    ) -> tuple[list[dict[str, object]], int]:
+        """One page of matching records, newest first, and how many match in all.
+
+        A database that cannot be reached raises ``UnavailableError`` (a 503 page).
+        """
+        table = access_log_table
+        conditions = query.conditions()
+        page = (
+            select(table)
+            .where(*conditions)
+            .order_by(table.c.time.desc(), table.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        with translated_errors():
+            self._ensure_table()
+            with self.engine.connect() as connection:
+                total = connection.scalar(
+                    select(func.count()).select_from(table).where(*conditions)
+                )
+                rows = [dict(row) for row in connection.execute(page).mappings()]
+        return rows, int(total or 0)
 
     def close(self) -> None:
         """Close the engine's connections."""

@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, has_request_context, request
 from flask.typing import ResponseReturnValue
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -36,6 +36,7 @@ from database.sql.urls import (
 logger = logging.getLogger(__name__)
 
 EXTENSION = "sql"
+TABLES_ON_FIRST_USE = "sql_create_tables"
 MIGRATIONS_DIR = str(Path(__file__).resolve().parents[2] / "migrations")
 MIGRATIONS_TABLE = "alembic_version"
 # Sent to clients when the database does not exist (the log says what to run).
@@ -370,18 +371,22 @@ def managed_by_migrations() -> bool:
 
 
 def create_tables_on_first_request(app: Flask, exempt_blueprints: Collection[str] = ()) -> None:
-    """Development convenience: run ``db_create_all`` once, before the first request.
+    """Development convenience: run ``db_create_all`` once, before the first request (or the
+    first account command, through ``create_tables_if_due``).
 
     Skipped on a database that migrations manage, so ``flask db migrate`` still sees every
     model change. Not at start-up, so that ``flask db upgrade`` on a fresh database works.
     Requests to ``exempt_blueprints`` (monitoring URLs) neither wait for it nor trigger it.
+    Several workers starting at once are serialised by ``db_create_all``'s database lock.
     """
     lock = threading.Lock()
     done = threading.Event()
 
     @app.before_request
     def create_tables() -> None:
-        if done.is_set() or request.blueprint in exempt_blueprints:
+        if done.is_set():
+            return
+        if has_request_context() and request.blueprint in exempt_blueprints:
             return
         with lock:
             if not done.is_set():
@@ -391,6 +396,16 @@ def create_tables_on_first_request(app: Flask, exempt_blueprints: Collection[str
                 if not managed_by_migrations():
                     db_create_all()
                 done.set()
+
+    app.extensions[TABLES_ON_FIRST_USE] = create_tables
+
+
+def create_tables_if_due() -> None:
+    """Create the tables now if this app creates them on first use (development), for a
+    command that runs before any request, such as ``flask users create`` on a fresh clone."""
+    create_tables: Callable[[], None] | None = current_app.extensions.get(TABLES_ON_FIRST_USE)
+    if create_tables is not None:
+        create_tables()
 
 
 def ping_check(app: Flask) -> Callable[[], None]:

@@ -156,6 +156,16 @@ class User(Identifier, ModelBase, db.Model):  # type: ignore[name-defined]
             page = query.order_by(cls.username).offset(offset).limit(limit)
             return db.session.scalars(page).all(), int(total)
 
+    @classmethod
+    def names_by_ids(cls, ids: Iterable[str]) -> dict[str, str]:
+        """The usernames of the users with these ids (unknown ids are left out)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        with translated_errors():
+            rows = db.session.execute(select(cls.id, cls.username).where(cls.id.in_(wanted)))
+            return {row.id: row.username for row in rows}
+
 
 def _execute_committed(statement: Update) -> int:
     """Run one UPDATE in its own commit; return how many rows it changed."""
@@ -238,6 +248,18 @@ class RefreshFamily(ModelBase, db.Model):  # type: ignore[name-defined]
         """The family as the database has it now (not a copy held by this session)."""
         with translated_errors():
             return db.session.get(cls, family_id, populate_existing=True)
+
+    @classmethod
+    def of_user(cls, user_id: str, limit: int) -> Sequence[RefreshFamily]:
+        """The user's latest ``limit`` families, newest first."""
+        query = (
+            select(cls)
+            .where(cls.user_id == user_id)
+            .order_by(cls.created_at.desc(), cls.id)
+            .limit(limit)
+        )
+        with translated_errors():
+            return db.session.scalars(query).all()
 
     @classmethod
     def is_alive(cls, family_id: str) -> bool:

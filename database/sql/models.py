@@ -158,6 +158,8 @@ class ModelBase:
         identity = inspect_object(self).identity
         try:
             for keys, values in unique_values.items():
+                if any(value is None for value in values):
+                    continue  # NULLs never clash in a unique column (an unset email)
                 match: list[ColumnElement[bool]] = [
                     getattr(model, key) == value for key, value in zip(keys, values, strict=True)
                 ]
@@ -168,7 +170,8 @@ class ModelBase:
                     fields = " and ".join(keys)
                     return ConflictError(
                         f"This {fields} is already taken by another {label}; "
-                        f"choose another {fields}."
+                        f"choose another {fields}.",
+                        fields=keys,
                     )
         except SQLAlchemyError:
             db.session.rollback()

@@ -142,6 +142,20 @@ def test_login_is_rate_limited_per_username_across_ips(
     assert attempt("203.0.113.3", "bea", PASSWORD).status_code == 200
 
 
+def test_password_changes_and_logins_share_the_username_limit(
+    make_accounts_app: Callable[..., Flask],
+) -> None:
+    app = make_accounts_app(RATELIMIT_ENABLED="1", RATELIMIT_LOGIN_USERNAME="3/minute")
+    make_user(app, "ada")
+    client = app.test_client()
+    headers = bearer(login(client, "ada"))  # one check
+    wrong = {"current_password": "wrong-one-1", "new_password": OTHER_PASSWORD}
+    for _ in range(2):  # two more checks, on another endpoint
+        assert client.put("/api/auth/password", json=wrong, headers=headers).status_code == 422
+    response = client.post("/api/auth/login", json={"username": "ada", "password": PASSWORD})
+    assert_error(response, 429)
+
+
 def test_refresh_rotates_and_the_new_tokens_work(client: FlaskClient) -> None:
     first = login(client, "ada")
     second = refresh(client, first["refresh_token"]).get_json()

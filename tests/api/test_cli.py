@@ -140,3 +140,18 @@ def test_login_rehashes_a_password_hashed_with_old_parameters(
         assert user is not None and user.last_login is not None
         assert user.password_hash != old
         assert user.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+def test_the_first_administrator_takes_one_command_on_a_fresh_database(
+    make_app: Callable[..., Flask],
+) -> None:
+    # A fresh clone in development: no tables yet, no role; the README's one command works.
+    runner = make_app(SQL_CREATE_TABLES="1").test_cli_runner()
+    out = run(runner, "users", "create", "root", "--role", "admin", "--password-stdin",
+              input=PASSWORD + "\n")  # fmt: skip
+    assert "Created the role admin" in out and "Created user root" in out
+    assert "root" in run(runner, "users", "list")
+    # Only the built-in admin role is made on demand: a misspelt one is still refused.
+    out = run(runner, "users", "roles", "root", "--add", "admni", code=1)
+    assert "flask roles create admni" in out
+    assert "Created the role" not in run(runner, "users", "roles", "root", "--add", "admin")

@@ -94,6 +94,9 @@ def test_create_refusals(
     error = assert_error(client.post("/api/users", json=body, headers=admin), status)
     if field is not None:
         assert field in {e["field"] for e in error["errors"]}  # type: ignore[union-attr]
+    if status == 409:
+        # The username clashes; the unset (NULL) email of both users does not.
+        assert str(error["message"]).startswith("This username is already taken")
 
 
 @pytest.mark.parametrize(

@@ -227,6 +227,27 @@ def test_lifetime_limits(keys_app: Flask) -> None:
     assert timedelta(days=89) < lifetime <= timedelta(days=90)
 
 
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"name": " ", "service": "ci"}, "name"),
+        ({"service": "ci", "owner": "self"}, "owner"),
+        ({"service": "ci", "scopes": ["no spaces allowed"]}, "scopes"),
+        ({"owner": "self", "scopes": ["deploy", "items:write"]}, "scopes"),
+        ({"service": "ci", "expires_in": timedelta(days=0)}, "expires_in"),
+    ],
+)
+def test_refusals_name_the_input_at_fault(keys_app: Flask, options: dict, field: str) -> None:
+    make_user(keys_app, "kim", "deploy")
+    with keys_app.app_context():
+        arguments = {"name": "k", "scopes": ["deploy"], **options}
+        if arguments.get("owner") == "self":
+            arguments["owner"] = User.by_username("kim")
+        with pytest.raises(ApiKeyError) as refused:
+            api_keys().create(arguments.pop("name"), arguments.pop("scopes"), **arguments)
+    assert refused.value.field == field
+
+
 def test_cli_create_list_revoke(keys_app: Flask, client: FlaskClient) -> None:
     runner = keys_app.test_cli_runner()
     made = runner.invoke(

@@ -15,14 +15,15 @@ import pytest
 import requests
 from flask import Flask
 
-from auth import families
+from auth import families, users
+from database.errors import NotFoundError
 from database.sql import db, db_create_all
 from database.sql.dbtype import DBType
 from database.sql.identity import RefreshFamily, User
 from database.sql.locks import scoped_lock_name, try_database_lock
 from database.sql.types import aware_utc_now
 from tests.conftest import TEST_SECRET_KEY
-from tests.support.accounts import PASSWORD, close_caches, make_user
+from tests.support.accounts import OTHER_PASSWORD, PASSWORD, bearer, close_caches, login, make_user
 from tests.support.gunicorn import Server, gunicorn
 from tests.support.operations import redis_url_or_skip
 from tests.support.sql import created_database, plain
@@ -239,3 +240,75 @@ def test_a_run_finding_the_lock_taken_exits_at_once(
         finally:
             for app in (holder, runner):
                 close_caches(app)
+
+
+# --- logins as the admin pages see them (services on SQLite) ---------------------------------
+
+
+@pytest.fixture
+def logins_app(make_app: Callable[..., Flask]) -> Flask:
+    """An app on its own SQLite file with ada and bea."""
+    app = make_app(RATELIMIT_ENABLED="0")
+    with app.app_context():
+        db_create_all()
+    make_user(app, "ada")
+    make_user(app, "bea")
+    return app
+
+
+def test_a_tokenless_login_lives_until_revoked_or_expired(logins_app: Flask) -> None:
+    with logins_app.app_context():
+        ada = users.find_user("ada")
+        family_id = families.start_login(ada, timedelta(hours=1), "Browser/1.0", "192.0.2.7")
+        assert families.login_alive(family_id)
+        (login,) = families.user_logins(ada.id)
+        assert (login.id, login.user_agent, login.remote_ip) == (
+            family_id,
+            "Browser/1.0",
+            "192.0.2.7",
+        )
+        assert families.login_state(login) == families.ACTIVE
+        assert (
+            timedelta(minutes=59)
+            < login.absolute_expires_at - aware_utc_now()
+            <= timedelta(hours=1)
+        )
+        assert (
+            families.login_state(login, now=aware_utc_now() + timedelta(hours=2))
+            == families.EXPIRED
+        )
+        # Ended like any login: a password change revokes it.
+        users.set_password(ada, OTHER_PASSWORD)
+        assert not families.login_alive(family_id)
+        assert families.login_state(families.user_logins(ada.id)[0]) == families.REVOKED
+        assert not families.login_alive("00000000-0000-0000-0000-000000000000")
+        expired = families.start_login(ada, timedelta(0))
+        assert not families.login_alive(expired)
+
+
+def test_one_login_of_a_user_is_revoked_and_only_theirs(logins_app: Flask) -> None:
+    client = logins_app.test_client()
+    first, second = login(client, "ada"), login(client, "ada")
+    with logins_app.app_context():
+        ada, bea = users.find_user("ada"), users.find_user("bea")
+        _newest, oldest = families.user_logins(ada.id)
+        assert families.user_logins(bea.id) == []
+        with pytest.raises(NotFoundError):
+            families.revoke_user_login(bea.id, oldest.id)
+        families.revoke_user_login(ada.id, oldest.id)
+        assert [f.revoked_reason for f in families.user_logins(ada.id)] == [
+            None,
+            families.BY_ADMINISTRATOR,
+        ]
+    assert client.get("/api/auth/me", headers=bearer(first)).status_code == 401
+    assert client.get("/api/auth/me", headers=bearer(second)).status_code == 200
+
+
+def test_usernames_and_the_admin_role(logins_app: Flask) -> None:
+    with logins_app.app_context():
+        ada = users.find_user("ada")
+        assert users.usernames([ada.id, "unknown", ada.id]) == {ada.id: "ada"}
+        assert users.usernames([]) == {}
+        assert users.ensure_admin_role() is True
+        assert users.ensure_admin_role() is False
+        assert [role.name for role in users.list_roles()] == [users.ADMIN_ROLE]

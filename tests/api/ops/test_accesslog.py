@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from api.ops.accesslog import parse_age
+from api.ops.accesslog import access_log_reader, parse_age
 from api.ops.logs import ACCESS_LOGGER, RequestIdFilter, make_handler, mask_credentials
 from auth.auth import decrypt
-from database.sql.access_log import AccessLogStore, access_log_table
+from database.sql.access_log import AccessLogQuery, AccessLogStore, access_log_table
 from tests.support.services import free_port
 
 AGENT = "pytest-agent/1.0"
@@ -264,6 +264,9 @@ def db_app(
         app = make_app(ACCESS_LOG_DB="1", ACCESS_LOG_DB_URL=url)
     yield app, url
     app.extensions["access_log"].close()
+    reader = app.extensions.get("access_log_reader")
+    if reader is not None:
+        reader.close()
 
 
 def old_record(days: int) -> dict[str, object]:
@@ -311,6 +314,37 @@ def test_records_are_stored_and_purged(db_app: tuple[Flask, str]) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Deleted 1 access-log records")
     assert len(stored_rows(url)) == 2
+
+
+def test_stored_records_are_searched_by_user_status_and_time(db_app: tuple[Flask, str]) -> None:
+    app, url = db_app
+    rows = [
+        {**old_record(days=days), "uid": uid, "status": status, "request_id": f"r{index}"}
+        for index, (days, uid, status) in enumerate(
+            [(1, "u1", 200), (2, "u1", 404), (3, "u2", 403), (4, None, 500), (5, "u1", 201)]
+        )
+    ]
+    writer = AccessLogStore(url)
+    writer.write(rows)
+    writer.close()
+    reader = access_log_reader(app)
+    assert reader is not None and access_log_reader(app) is reader  # one per app
+
+    def found(offset: int = 0, limit: int = 10, **query: object) -> tuple[list[str], int]:
+        records, total = reader.search(AccessLogQuery(**query), offset, limit)  # type: ignore[arg-type]
+        return [str(r["request_id"]) for r in records], total
+
+    assert found() == (["r0", "r1", "r2", "r3", "r4"], 5)  # newest first
+    assert found(uid="u1") == (["r0", "r1", "r4"], 3)
+    assert found(status_min=400, status_max=499) == (["r1", "r2"], 2)
+    day = timedelta(days=1)
+    window = {"since": utc_now() - 3 * day - day / 2, "until": utc_now() - day - day / 2}
+    assert found(**window) == (["r1", "r2"], 2)
+    assert found(offset=1, limit=2, uid="u1") == (["r1", "r4"], 3)
+
+
+def test_nothing_is_read_when_the_access_log_is_not_stored(app: Flask) -> None:
+    assert access_log_reader(app) is None
 
 
 def test_purge_refuses_a_bad_age(app: Flask) -> None:
