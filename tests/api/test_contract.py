@@ -8,6 +8,7 @@ Bounded to a few seconds per operation.
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -81,14 +82,18 @@ def credentials(contract_app: Flask) -> dict[str, dict[str, str]]:
 schema = schemathesis.openapi.from_dict(canonical_document())
 
 
+_turns = itertools.count()
+
+
 def headers_for(case: Any, credentials: dict[str, dict[str, str]]) -> dict[str, str]:
-    """The credential the operation accepts, preferring API keys (they hold every scope)."""
+    """A credential the operation accepts, taking each accepted kind in turn, so every kind
+    (API key, user token, session token) is fuzzed on every operation that takes it."""
     options = case.operation.definition.raw.get("security") or []
-    offered = {name for option in options for name in option}
-    for name in ("apiKey", "userToken", "sessionToken"):
-        if name in offered:
-            return credentials[name]
-    return {}
+    offered = [name for name in ("apiKey", "userToken", "sessionToken")
+               if any(name in option for option in options)]  # fmt: skip
+    if not offered:
+        return {}
+    return credentials[offered[next(_turns) % len(offered)]]
 
 
 @pytest.mark.slow
