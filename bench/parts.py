@@ -1,17 +1,22 @@
-"""What each part of a protected request costs, in microseconds, measured in one process.
+"""What each part of a protected request costs, measured in one process.
 
-    python bench/parts.py [--calls 10000] [--rounds 5]
+    python bench/parts.py [--calls 5000] [--rounds 7]       # CPU time, in microseconds
+    python bench/parts.py --instructions [--calls 1000]     # instructions (needs valgrind)
 
 Builds the app as ``bench/run.py`` serves it (production settings, Redis sessions on DB 15,
 every battery on, prometheus-client in multiprocess mode as under gunicorn) and sends
-``GET /api/restricted`` straight to its WSGI callable (no HTTP server, no sockets), timed by
-the thread's CPU clock (``time.thread_time_ns``: time spent waiting while other processes
-run is not counted, so the figures hold on a busy machine). A part's cost is the whole
-request's time with it, less the time with that part taken out (or replaced by a constant
-answer): measured in place, with the caches as a real request leaves them, not in a loop of
-its own, which flatters it. Every figure is the lowest per-request time of several rounds,
-the one least disturbed by other processes sharing the core's caches; differences of about
-1 us are noise.
+requests straight to its WSGI callable (no HTTP server, no sockets). A part's cost is the
+whole ``GET /api/restricted`` with it, less the same request with that part taken out (or
+replaced by a constant answer): measured in place, with the caches as a real request leaves
+them, not in a loop of its own, which flatters it.
+
+Two clocks. By default the thread's CPU time (``time.thread_time_ns``: time spent waiting
+while other processes run is not counted); each figure is the lowest of several rounds, and
+the rounds with and without a part alternate. On a busy machine other processes still
+pollute the caches, so parts of a few microseconds move by a few microseconds. With
+``--instructions`` the script runs itself under valgrind's callgrind and counts the
+instructions of each configuration instead: the same on a quiet and a busy machine, about 60
+times slower to take, and blind to cache misses and system-call time.
 
 This script names the app's internals (hooks, extensions, closures); when they move, it
 must follow them: it is a measuring tool, not part of the app.
@@ -21,12 +26,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
+import gc
+import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,38 +45,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.settings import app_settings, bench_redis_url
 
 Environ = dict[str, Any]
-Ablation = Callable[[Any], contextlib.AbstractContextManager[object]]
+Config = Callable[[], contextlib.AbstractContextManager[object]]
+# callgrind writes a profile each time this C function is entered: os.getppid() marks the
+# start and end of each measured stretch (the app itself never calls it).
+MARKER = "os_getppid"
 
 
-def best_us(run: Callable[[], object], calls: int, rounds: int) -> float:
-    """The lowest per-call time of ``rounds`` rounds of ``calls`` calls, in microseconds."""
-    for _ in range(min(calls, 2000)):  # warm caches and lazy set-ups first
-        run()
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.thread_time_ns()
-        for _ in range(calls):
-            run()
-        best = min(best, (time.thread_time_ns() - started) / calls / 1000.0)
-    return best
+@dataclass(frozen=True)
+class Part:
+    """A part of the request: the app with it (``None``: as built) and without it."""
 
-
-def part_us(
-    run: Callable[[], object],
-    ablation: Callable[[], contextlib.AbstractContextManager[object]],
-    calls: int,
-    rounds: int,
-) -> float:
-    """Whole request less the request without the part, rounds of each alternated.
-
-    Alternating keeps a slow spell of the machine from landing on one side only.
-    """
-    with_part = without_part = float("inf")
-    for _ in range(rounds):
-        with_part = min(with_part, best_us(run, calls, 1))
-        with ablation():
-            without_part = min(without_part, best_us(run, calls, 1))
-    return with_part - without_part
+    label: str
+    without: Config
+    with_part: Config | None = None
 
 
 def wsgi_call(app: Callable[..., Iterable[bytes]], environ: Environ) -> Callable[[], None]:
@@ -87,8 +78,11 @@ def wsgi_call(app: Callable[..., Iterable[bytes]], environ: Environ) -> Callable
     return call
 
 
+# How parts are taken out ------------------------------------------------------------------
+
+
 @contextlib.contextmanager
-def swapped(owner: Any, name: str, value: object) -> Iterator[None]:
+def swapped(owner: Any, name: Any, value: object) -> Iterator[None]:
     """Set an attribute (or a dict key) for the duration of the block."""
     is_dict = isinstance(owner, dict)
     old = owner[name] if is_dict else getattr(owner, name)
@@ -105,33 +99,30 @@ def swapped(owner: Any, name: str, value: object) -> Iterator[None]:
             setattr(owner, name, old)
 
 
-def ops_steps(app: Any) -> tuple[tuple[Callable[..., Any], ...], Any]:
-    """The ops package's response steps, and a setter for them."""
-    hook = next(h for h in app.after_request_funcs[None] if h.__name__ == "finish_response")
-    cell = hook.__closure__[hook.__code__.co_freevars.index("steps")]
-    return cell.cell_contents, cell
+def nothing() -> contextlib.AbstractContextManager[object]:
+    """The app as built."""
+    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager
 def without_step(app: Any, name: str) -> Iterator[None]:
-    """The ops hook without the step called ``name``."""
-    steps, cell = ops_steps(app)
+    """The app without the per-response step (or after_request hook) called ``name``."""
+    hooks = app.after_request_funcs[None]
+    if any(hook.__name__ == name for hook in hooks):
+        with swapped(app.after_request_funcs, None, [h for h in hooks if h.__name__ != name]):
+            yield
+        return
+    # api.ops runs its steps from one hook, which holds them in a closure variable.
+    hook = next(h for h in hooks if h.__name__ == "finish_response")
+    cell = hook.__closure__[hook.__code__.co_freevars.index("steps")]
+    steps = cell.cell_contents
     cell.cell_contents = tuple(step for step in steps if step.__name__ != name)
+    if len(cell.cell_contents) == len(steps):
+        raise LookupError(f"the app has no response step named {name!r}")
     try:
         yield
     finally:
         cell.cell_contents = steps
-
-
-@contextlib.contextmanager
-def without_hooks(app: Any, names: set[str]) -> Iterator[None]:
-    """The app without the after_request hooks so named."""
-    hooks = app.after_request_funcs[None]
-    app.after_request_funcs[None] = [h for h in hooks if h.__name__ not in names]
-    try:
-        yield
-    finally:
-        app.after_request_funcs[None] = hooks
 
 
 def fixed_session(app: Any, environ: Environ, read_cookie: bool) -> Any:
@@ -156,10 +147,10 @@ def fixed_session(app: Any, environ: Environ, read_cookie: bool) -> Any:
     return Fixed()
 
 
-def ablations(app: Any, environ: Environ) -> list[tuple[str, Ablation]]:
-    """Each part of the request, and how to take it out of the app."""
+def parts(app: Any, environ: Environ) -> list[Part]:
+    """Each part of ``GET /api/restricted``, and how to take it out of the app."""
     import auth.auth
-    from api.ops import requestid, timing
+    from api.ops import requestid
 
     cache = app.extensions["session_cache"]
     with app.request_context(dict(environ)) as context:
@@ -173,59 +164,123 @@ def ablations(app: Any, environ: Environ) -> list[tuple[str, Ablation]]:
         g.token_claims = claims
         return view.__wrapped__()
 
-    teardown = [f for f in app.teardown_appcontext_funcs if "teardown_session" in f.__name__]
+    def session(read_cookie: bool) -> Config:
+        fixed = fixed_session(app, environ, read_cookie)
+        return lambda: swapped(app, "session_interface", fixed)
+
+    @contextlib.contextmanager
+    def request_id_out() -> Iterator[None]:
+        with (
+            swapped(requestid, "incoming_or_new", lambda value: "-"),
+            without_step(app, "echo_request_id"),
+        ):
+            yield
+
+    @contextlib.contextmanager
+    def timing_out() -> Iterator[None]:
+        with (
+            swapped(app, "wsgi_app", app.wsgi_app.wsgi_app),
+            without_step(app, "server_timing"),
+        ):
+            yield
+
+    sql_teardown = [f for f in app.teardown_appcontext_funcs if "teardown_session" in f.__name__]
     return [
-        ("session: open and save, incl. cookie parse and liveness", lambda a: swapped(
-            a, "session_interface", fixed_session(a, environ, read_cookie=True))),
-        ("session-liveness check (SessionCache.get)", lambda a: swapped(
-            cache, "get", lambda store_id: dict(live))),
-        ("token check (cached) and session binding", lambda a: swapped(
-            a.view_functions, "main.restricted", authenticated)),
-        ("request id: made and echoed", lambda a: _request_id_out(a, requestid)),
-        ("timing: clock and Server-Timing", lambda a: _timing_out(a, timing)),
-        ("security headers", lambda a: without_step(a, "add_security_headers")),
-        ("access log", lambda a: without_step(a, "log_request")),
-        ("metrics", lambda a: without_step(a, "count_request")),
-        ("app-context teardown (SQLAlchemy session remove)", lambda a: swapped(
-            a, "teardown_appcontext_funcs",
-            [f for f in a.teardown_appcontext_funcs if f not in teardown])),
+        Part("session: open and save, all included", session(read_cookie=True)),
+        Part("  of which cookie parse", session(read_cookie=False), session(read_cookie=True)),
+        Part("  of which liveness check (SessionCache.get)",
+             lambda: swapped(cache, "get", lambda store_id: dict(live))),
+        Part("token check (cached) and session binding",
+             lambda: swapped(app.view_functions, "main.restricted", authenticated)),
+        Part("request id: made and echoed (X-Request-ID)", request_id_out),
+        Part("timing: start clock and Server-Timing", timing_out),
+        Part("security headers", lambda: without_step(app, "add_security_headers")),
+        Part("access log", lambda: without_step(app, "log_request")),
+        Part("metrics", lambda: without_step(app, "count_request")),
+        Part("app-context teardown (SQLAlchemy session remove)",
+             lambda: swapped(app, "teardown_appcontext_funcs",
+                             [f for f in app.teardown_appcontext_funcs
+                              if f not in sql_teardown])),
     ]  # fmt: skip
 
 
-@contextlib.contextmanager
-def _request_id_out(app: Any, requestid: Any) -> Iterator[None]:
-    """No X-Request-ID header and a constant id (the log still has one)."""
-    with (
-        swapped(requestid, "incoming_or_new", lambda value: "-"),
-        without_hooks(app, {"echo_request_id"}),
-    ):
-        yield
+# The two clocks ---------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def _timing_out(app: Any, timing: Any) -> Iterator[None]:
-    """No start clock and no Server-Timing header (durations read as 0)."""
-    with (
-        swapped(app, "wsgi_app", app.wsgi_app.wsgi_app),
-        without_step(app, "server_timing"),
-    ):
+def no_gc() -> Iterator[None]:
+    """No garbage collection inside a measured stretch (as timeit does).
+
+    A full collection walks every object of the app (tens of millions of instructions); it
+    would land in one stretch and not another and swamp parts of a few microseconds.
+    """
+    gc.collect()
+    gc.disable()
+    try:
         yield
+    finally:
+        gc.enable()
 
 
-def main() -> int:
-    """Print the whole-request times and the cost of each part."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=10_000, help="requests per round")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds; the fastest is kept")
-    args = parser.parse_args()
+def cpu_us(run: Callable[[], object], calls: int) -> float:
+    """CPU time per call of one round of ``calls`` calls, in microseconds."""
+    with no_gc():
+        started = time.thread_time_ns()
+        for _ in range(calls):
+            run()
+        return (time.thread_time_ns() - started) / calls / 1000.0
 
+
+def best_us(run: Callable[[], object], config: Config, calls: int, rounds: int) -> float:
+    """The lowest of ``rounds`` rounds, after warming up."""
+    with config():
+        cpu_us(run, min(calls, 1000))
+        return min(cpu_us(run, calls) for _ in range(rounds))
+
+
+def part_us(run: Callable[[], object], part: Part, calls: int, rounds: int) -> float:
+    """With less without the part, rounds alternated (a slow spell then hits both sides)."""
+    with_part = without = float("inf")
+    for _ in range(rounds):
+        with_part = min(with_part, best_us(run, part.with_part or nothing, calls, 1))
+        without = min(without, best_us(run, part.without, calls, 1))
+    return with_part - without
+
+
+def counted(run: Callable[[], object], config: Config, calls: int) -> None:
+    """Under callgrind: warm up, then ``calls`` calls between two markers."""
+    with config():
+        for _ in range(min(calls, 100)):
+            run()
+        with no_gc():
+            os.getppid()
+            for _ in range(calls):
+                run()
+            os.getppid()
+
+
+# The measurement ---------------------------------------------------------------------------
+
+
+@dataclass
+class Subject:
+    """The apps and requests being measured."""
+
+    app: Any
+    bare_app: Any
+    hello: Environ
+    restricted: Environ
+    sid: str
+
+
+def build() -> Subject:
+    """The app with a live session and token, the bare app, and the two requests."""
     # As gunicorn.conf.py does: prometheus-client must see the folder before it is imported.
     metrics_dir = tempfile.mkdtemp(prefix="bench-prometheus-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     # The access log goes where gunicorn's worker stderr would: a file (here, nowhere).
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (kept open for the process's life)
 
-    from flask import jsonify
     from werkzeug.test import EnvironBuilder
 
     from api import create_app
@@ -238,49 +293,104 @@ def main() -> int:
     token = client.get("/api/public").get_json()["token"]
     cookie = client.get_cookie("session")
     assert cookie is not None
-    credentials = {"Authorization": f"Bearer {token}", "Cookie": f"session={cookie.value}"}
-    restricted = EnvironBuilder(
-        path="/api/restricted", headers=list(credentials.items())
-    ).get_environ()
-    hello = EnvironBuilder(path="/").get_environ()
+    credentials = [("Authorization", f"Bearer {token}"), ("Cookie", f"session={cookie.value}")]
+    return Subject(
+        app=app,
+        bare_app=bare_app,
+        hello=EnvironBuilder(path="/").get_environ(),
+        restricted=EnvironBuilder(path="/api/restricted", headers=credentials).get_environ(),
+        sid=cookie.value,
+    )
 
-    def whole(target: Any, environ: Environ) -> float:
-        return best_us(wsgi_call(target, environ), args.calls, args.rounds)
 
-    print(f"{args.calls} requests x {args.rounds} rounds per figure; lowest round kept\n")
-    bare = whole(bare_app, hello)
-    full = whole(app, restricted)
-    rows = [("bare Flask GET / (WSGI, routing, JSON response)", bare),
-            ("app GET /", whole(app, hello)),
-            ("app GET /api/restricted", full)]  # fmt: skip
-    print("Whole requests through the WSGI callable (us per request)")
-    for label, value in rows:
-        print(f"  {label:<60}{value:>8.1f}")
+def measurements(subject: Subject) -> tuple[list[tuple[str, Callable[[], None]]], list[Part]]:
+    """The whole requests, and the parts of the protected one."""
+    wholes = [
+        ("bare Flask GET / (WSGI, routing, JSON response)", wsgi_call(subject.bare_app,
+                                                                      subject.hello)),
+        ("app GET /", wsgi_call(subject.app, subject.hello)),
+        ("app GET /api/restricted", wsgi_call(subject.app, subject.restricted)),
+    ]  # fmt: skip
+    return wholes, parts(subject.app, subject.restricted)
 
-    print("\nParts of GET /api/restricted: whole request with it, less without it (us)")
-    costs: dict[str, float] = {}
-    request = wsgi_call(app, restricted)
-    for label, ablation in ablations(app, restricted):
-        costs[label] = part_us(request, functools.partial(ablation, app), args.calls, args.rounds)
-    # The cookie parse: a store-less session interface that parses it, and one that does not.
-    no_cookie = fixed_session(app, restricted, read_cookie=False)
-    with swapped(app, "session_interface", fixed_session(app, restricted, read_cookie=True)):
-        costs["session: cookie parse"] = part_us(
-            request,
-            lambda: swapped(app, "session_interface", no_cookie),
-            args.calls,
-            args.rounds,
-        )
-    with app.test_request_context():
-        costs["JSON response (jsonify; the bare app has it too)"] = best_us(
-            lambda: jsonify(message="this is a restricted url."), args.calls, args.rounds
-        )
+
+def print_table(wholes: dict[str, float], costs: dict[str, float], unit: str) -> None:
+    """Whole requests, then each part."""
+    print(f"Whole requests through the WSGI callable ({unit} per request)")
+    for label, value in wholes.items():
+        print(f"  {label:<60}{value:>9.1f}")
+    print(f"\nParts of GET /api/restricted: the request with it less without it ({unit})")
     for label, value in costs.items():
-        print(f"  {label:<60}{value:>8.1f}")
-    extra = full - bare
-    print(f"\n  app GET /api/restricted less bare Flask: {extra:.1f} us")
-    cleanup([cookie.value])
+        print(f"  {label:<60}{value:>9.1f}")
+    extra = wholes["app GET /api/restricted"] - wholes[next(iter(wholes))]
+    print(f"\n  app GET /api/restricted less bare Flask GET /: {extra:.1f} {unit}")
+
+
+def by_cpu_time(calls: int, rounds: int) -> None:
+    """The default: CPU microseconds."""
+    subject = build()
+    wholes, all_parts = measurements(subject)
+    print(f"CPU time; {calls} requests x {rounds} rounds per figure; lowest round kept\n")
+    whole_us = {label: best_us(run, nothing, calls, rounds) for label, run in wholes}
+    run = wholes[-1][1]
+    costs = {part.label: part_us(run, part, calls, rounds) for part in all_parts}
+    print_table(whole_us, costs, "us")
+    cleanup([subject.sid])
+
+
+def count_inside_callgrind(calls: int, labels_file: Path) -> None:
+    """Run each configuration between markers; write their labels in marker order."""
+    subject = build()
+    wholes, all_parts = measurements(subject)
+    order: list[str] = []
+    for label, run in wholes:
+        counted(run, nothing, calls)
+        order.append(label)
+    run = wholes[-1][1]
+    for part in all_parts:
+        for side, config in (("with", part.with_part or nothing), ("without", part.without)):
+            counted(run, config, calls)
+            order.append(f"{side}\t{part.label}")
+    labels_file.write_text(json.dumps(order))
+    cleanup([subject.sid])
+
+
+def by_instructions(calls: int) -> int:
+    """Run this script under callgrind, then read the instruction count of each stretch."""
+    if shutil.which("valgrind") is None:
+        print("--instructions needs valgrind (Debian: apt-get install valgrind).", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        labels = Path(tmp, "labels.json")
+        command = [
+            "valgrind", "--tool=callgrind", f"--dump-before={MARKER}",
+            f"--callgrind-out-file={tmp}/callgrind.out", sys.executable, __file__,
+            "--inside-callgrind", str(labels), "--calls", str(calls),
+        ]  # fmt: skip
+        # A fixed hash seed: the same dict and set layouts, so the same instructions, each run.
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        subprocess.run(command, check=True, env=env, capture_output=True)
+        order = json.loads(labels.read_text())
+        # Profile k covers marker k-1 to marker k: stretch i (calls only) is profile 2i + 2.
+        totals = [_instructions(Path(tmp, f"callgrind.out.{2 * i + 2}")) for i in range(len(order))]
+    per_request = dict(zip(order, (total / calls / 1000.0 for total in totals), strict=True))
+    wholes = {label: value for label, value in per_request.items() if "\t" not in label}
+    costs: dict[str, float] = {}
+    for label, value in per_request.items():
+        side, _, part = label.partition("\t")
+        if side == "with":
+            costs[part] = value - per_request[f"without\t{part}"]
+    print(f"Instructions (callgrind); {calls} requests per figure\n")
+    print_table(wholes, costs, "k instructions")
     return 0
+
+
+def _instructions(profile: Path) -> int:
+    """The total instruction count of one callgrind profile."""
+    match = re.search(r"^summary:\s*(\d+)", profile.read_text(errors="replace"), re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"{profile} has no summary line")
+    return int(match.group(1))
 
 
 def cleanup(sids: list[str]) -> None:
@@ -292,6 +402,23 @@ def cleanup(sids: list[str]) -> None:
     client = redis.Redis.from_url(bench_redis_url())
     client.delete(*(KEY_PREFIX + sid for sid in sids))
     client.close()
+
+
+def main() -> int:
+    """Measure with the chosen clock and print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=None, help="requests per round")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds; the lowest is kept")
+    parser.add_argument("--instructions", action="store_true", help="count with callgrind")
+    parser.add_argument("--inside-callgrind", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inside_callgrind:
+        count_inside_callgrind(args.calls, args.inside_callgrind)
+        return 0
+    if args.instructions:
+        return by_instructions(args.calls or 1000)
+    by_cpu_time(args.calls or 5000, args.rounds)
+    return 0
 
 
 if __name__ == "__main__":
