@@ -67,7 +67,6 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
 
     logs.init_app(app)
     set_handler(app)
-    requestid.init_app(app)
     sessions.init_app(app)
     auth.auth.init_app(app)
     _configure_cors(app)

@@ -106,28 +106,24 @@ def nothing() -> contextlib.AbstractContextManager[object]:
 
 @contextlib.contextmanager
 def without_step(app: Any, name: str) -> Iterator[None]:
-    """The app without the per-response step (or after_request hook) called ``name``."""
-    hooks = app.after_request_funcs[None]
-    if any(hook.__name__ == name for hook in hooks):
-        with swapped(app.after_request_funcs, None, [h for h in hooks if h.__name__ != name]):
-            yield
-        return
-    # api.ops runs its steps from one hook, which holds them in a closure variable.
-    hook = next(h for h in hooks if h.__name__ == "finish_response")
-    cell = hook.__closure__[hook.__code__.co_freevars.index("steps")]
-    steps = cell.cell_contents
-    cell.cell_contents = tuple(step for step in steps if step.__name__ != name)
-    if len(cell.cell_contents) == len(steps):
+    """The app without the per-response step called ``name`` (listed in extensions["ops"])."""
+    from api.ops import EXTENSION
+
+    steps = app.extensions[EXTENSION]
+    kept = list(steps)
+    steps[:] = [step for step in kept if step.__name__ != name]
+    if len(steps) == len(kept):
         raise LookupError(f"the app has no response step named {name!r}")
     try:
         yield
     finally:
-        cell.cell_contents = steps
+        steps[:] = kept
 
 
 def fixed_session(app: Any, environ: Environ, read_cookie: bool) -> Any:
     """A session interface answering with this request's session, with no store behind it."""
     from flask.sessions import SessionInterface
+    from werkzeug.http import parse_cookie
 
     with app.request_context(dict(environ)) as context:
         data = dict(context.session)
@@ -137,8 +133,8 @@ def fixed_session(app: Any, environ: Environ, read_cookie: bool) -> Any:
 
     class Fixed(SessionInterface):
         def open_session(self, app: Any, request: Any) -> Any:
-            if read_cookie:
-                request.cookies.get(name)
+            if read_cookie:  # as api.sessions reads it
+                parse_cookie(request.environ.get("HTTP_COOKIE")).get(name)
             return session_class(data, sid=sid)
 
         def save_session(self, app: Any, session: Any, response: Any) -> None:
@@ -176,14 +172,6 @@ def parts(app: Any, environ: Environ) -> list[Part]:
         ):
             yield
 
-    @contextlib.contextmanager
-    def timing_out() -> Iterator[None]:
-        with (
-            swapped(app, "wsgi_app", app.wsgi_app.wsgi_app),
-            without_step(app, "server_timing"),
-        ):
-            yield
-
     sql_teardown = [f for f in app.teardown_appcontext_funcs if "teardown_session" in f.__name__]
     return [
         Part("session: open and save, all included", session(read_cookie=True)),
@@ -193,7 +181,7 @@ def parts(app: Any, environ: Environ) -> list[Part]:
         Part("token check (cached) and session binding",
              lambda: swapped(app.view_functions, "main.restricted", authenticated)),
         Part("request id: made and echoed (X-Request-ID)", request_id_out),
-        Part("timing: start clock and Server-Timing", timing_out),
+        Part("timing: Server-Timing", lambda: without_step(app, "server_timing")),
         Part("security headers", lambda: without_step(app, "add_security_headers")),
         Part("access log", lambda: without_step(app, "log_request")),
         Part("metrics", lambda: without_step(app, "count_request")),
