@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
 from werkzeug.exceptions import ServiceUnavailable
-from werkzeug.http import parse_cookie
+from werkzeug.sansio.http import parse_cookie
 
 if TYPE_CHECKING:
     from flask_session.base import ServerSideSession, ServerSideSessionInterface
@@ -85,9 +86,7 @@ def lean(interface_class: type[ServerSideSessionInterface]) -> type[Any]:
 
         def open_session(self, app: Flask, request: Request) -> ServerSideSession:
             """The stored session named by the cookie, else a new empty one."""
-            # A WSGI request has at most one Cookie header, which is what request.cookies
-            # parses too; a MultiDict keeps the first of repeated names, as it does.
-            sid = parse_cookie(request.environ.get("HTTP_COOKIE")).get(self.cookie_name)
+            sid = cookie_value(request.environ.get("HTTP_COOKIE"), self.cookie_name)
             if sid:
                 data = self._retrieve_session_data(self._get_store_id(sid))
                 if data is not None:
@@ -105,6 +104,28 @@ def lean(interface_class: type[ServerSideSessionInterface]) -> type[Any]:
 
     Lean.__name__ = Lean.__qualname__ = f"Lean{interface_class.__name__}"
     return Lean
+
+
+# Characters after which werkzeug's cookie parser must decide (quotes, separators, spaces).
+NEEDS_PARSER = re.compile(r'[ \t";]')
+
+
+def cookie_value(header: str | None, name: str) -> str | None:
+    """The value of cookie ``name`` in a Cookie header, exactly as ``request.cookies`` has it.
+
+    A WSGI request has at most one Cookie header, which is what ``request.cookies`` parses
+    too, without going through every header of the environ first. An API client usually sends
+    the session cookie alone: ``name=value`` with a plain value is read directly; any other
+    header goes to werkzeug's parser (a MultiDict: the first of repeated names wins).
+    """
+    if not header:
+        return None
+    if header.startswith(name) and header[len(name) : len(name) + 1] == "=":
+        plain = header[len(name) + 1 :]
+        if not NEEDS_PARSER.search(plain):
+            return plain
+    value = parse_cookie(header).get(name)
+    return value if isinstance(value, str) else None
 
 
 def vary_on_cookie(response: Response) -> None:

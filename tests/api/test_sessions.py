@@ -9,8 +9,10 @@ import pytest
 import redis
 from flask import Flask, jsonify, session
 from flask.testing import FlaskClient
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
-from api.sessions import KEY_PREFIX
+from api.sessions import KEY_PREFIX, cookie_value
 from tests.conftest import get_token
 
 # Far below SESSION_LIFETIME_SECONDS (a day): a write would reset the key's TTL to a day.
@@ -132,3 +134,26 @@ def test_the_session_cookie_is_found_among_others(redis_app: Flask, header: str)
         headers={"Authorization": f"Bearer {token}", "Cookie": header.format(sid=sid)},
     )
     assert response.status_code == 200, response.get_json()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "session=abc", "session=", "session=a=b", 'session="abc"', "session=abc ",
+        " session=abc", "session =abc", "session=abc;x=1", "x=1; session=abc", "sessionx=1",
+        "session", "session=abc\\", "session=ab\tc", "session=\xe9", "session=\xc3\xa9",
+        "session=abc; session=def", "SESSION=abc", 'session="a\\"b"', 'session="\\351"',
+        "a=\xe9; session=x", "",
+    ],
+)  # fmt: skip
+def test_the_cookie_is_read_as_request_cookies_reads_it(header: str) -> None:
+    environ = EnvironBuilder().get_environ()
+    environ["HTTP_COOKIE"] = header  # as a WSGI server hands it over: latin-1 text
+    assert cookie_value(header, "session") == Request(environ).cookies.get("session")
+
+
+def test_a_cookie_that_is_not_utf8_gets_a_new_session(redis_app: Flask) -> None:
+    client = redis_app.test_client(use_cookies=False)
+    response = client.get("/api/public", headers={"Cookie": "theme=\xe9; session=\xe9"})
+    assert response.status_code == 200
+    assert "session=" in response.headers["Set-Cookie"]
