@@ -127,7 +127,8 @@ def without_step(app: Any, name: str) -> Iterator[None]:
 def fixed_session(app: Any, environ: Environ, read_cookie: bool) -> Any:
     """A session interface answering with this request's session, with no store behind it."""
     from flask.sessions import SessionInterface
-    from werkzeug.http import parse_cookie
+
+    from api.sessions import cookie_value
 
     with app.request_context(dict(environ)) as context:
         data = dict(context.session)
@@ -137,8 +138,8 @@ def fixed_session(app: Any, environ: Environ, read_cookie: bool) -> Any:
 
     class Fixed(SessionInterface):
         def open_session(self, app: Any, request: Any) -> Any:
-            if read_cookie:  # as api.sessions reads it
-                parse_cookie(request.environ.get("HTTP_COOKIE")).get(name)
+            if read_cookie:
+                cookie_value(request.environ.get("HTTP_COOKIE"), name)
             return session_class(data, sid=sid)
 
         def save_session(self, app: Any, session: Any, response: Any) -> None:
