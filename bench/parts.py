@@ -179,10 +179,10 @@ def parts(app: Any, environ: Environ) -> list[Part]:
 
     sql_teardown = [f for f in app.teardown_appcontext_funcs if "teardown_session" in f.__name__]
     return [
-        Part("session: open and save, all included", session(read_cookie=True)),
-        Part("  of which cookie parse", session(read_cookie=False), session(read_cookie=True)),
+        Part("session: open and save, cookie parse aside", session(read_cookie=True)),
         Part("  of which liveness check (SessionCache.get)",
              lambda: swapped(cache, "get", lambda store_id: dict(live))),
+        Part("session: cookie parse", session(read_cookie=False), session(read_cookie=True)),
         Part("token check (cached) and session binding",
              lambda: swapped(app.view_functions, "main.restricted", authenticated)),
         Part("request id: made and echoed (X-Request-ID)", request_id_out),
