@@ -82,7 +82,6 @@ def create_app(
 
     logs.init_app(app)
     set_handler(app)
-    requestid.init_app(app)
     sessions.init_app(app)
     auth.auth.init_app(app)
     _init_issuers(app)

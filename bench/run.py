@@ -1,17 +1,27 @@
-"""Benchmark: the app's routes under gunicorn against a bare Flask app, in one run.
+"""Benchmark: the app's routes under gunicorn against a bare Flask app, in alternating rounds.
 
-    python bench/run.py [--duration 5] [--connections 8] [--store redis|filesystem]
+    python bench/run.py [--rounds 5] [--duration 5] [--connections 16] [--only TEXT]
+    python bench/run.py --memory [--sessions 10000] [--requests 100000]
 
-Starts each server with one sync worker on a free loopback port, drives load with wrk
-when it is installed (Debian package ``wrk``) or with a bounded Python load generator,
-and prints requests/s, p50/p99 latency and each route's ratio to the bare app.
+Each server is gunicorn with one sync worker on a loopback port, settings as in production
+(bench/settings.py: Redis sessions on DB 15). With two or more cores, the servers run on one
+core and the load generator on another, so that they do not take turns on the same core.
+For each route, rounds against the app and against the bare Flask "hello" app alternate
+(ABBA order); a round's ratio is app req/s over bare req/s in that round, and the table shows
+the median ratio and its spread (min..max). Load: ``wrk`` (Debian package) when installed,
+else a Python load generator (slower: it can be the bottleneck, so its ratios read low).
+
+``--memory`` checks instead that a worker's memory stays bounded: its RSS after
+``--requests`` protected requests spread over ``--sessions`` distinct sessions.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
+import platform
 import re
 import shutil
 import statistics
@@ -20,38 +30,58 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.settings import app_settings, bench_redis_url
 from tests.support.gunicorn import Server, gunicorn
 
 BARE_APP = "bench.bare_app:app"
-REDIS_URL = "redis://127.0.0.1:6379/0"
+VERSIONS = ("Flask", "Werkzeug", "gunicorn", "jwcrypto", "redis")
+WARM_UP_SECONDS = 1
+MEMORY_LIMIT_MB = 150
+SESSION_COOKIE = "session"
+
+Headers = dict[str, str]
 
 
 @dataclass(frozen=True)
 class Result:
     """One load run."""
 
-    label: str
     requests_per_second: float
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int
+    # The worker's own CPU time per request: unlike req/s, barely moved by other processes.
+    cpu_us: float = float("nan")
 
 
-def wrk(url: str, headers: dict[str, str], duration: int, connections: int) -> Result:
-    """Run wrk and parse its summary."""
+# Load generators ---------------------------------------------------------------------------
+
+
+def wrk(url: str, headers: Headers, duration: int, connections: int) -> Result:
+    """Run wrk (one thread) and parse its summary."""
     command = ["wrk", "--latency", "-t", "1", "-c", str(connections), "-d", f"{duration}s"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    return _wrk_result(output)
+
+
+def _wrk_result(output: str) -> Result:
+    """Requests/s, p50, p99 and failed requests from wrk's output."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
-    return Result("", rps, _wrk_latency(output, "50%"), _wrk_latency(output, "99%"), errors)
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    return Result(rps, _wrk_latency(output, "50%"), _wrk_latency(output, "99%"), errors, requests)
 
 
 def _wrk_latency(output: str, percentile: str) -> float:
@@ -63,20 +93,84 @@ def _wrk_latency(output: str, percentile: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def python_load(url: str, headers: dict[str, str], duration: int, connections: int) -> Result:
-    """Fallback load generator: ``connections`` threads, each one request at a time."""
-    host_port, path = url.removeprefix("http://").split("/", 1)
+# Rotates through header sets; after ``limit`` responses it prints its count and exits (wrk's
+# own thread:stop() would still wait for the whole --duration).
+WRK_ROTATING = """
+local requests, sent, failed, limit, next_index = {}, 0, 0, 0, 0
+function init(args)
+  for line in io.lines(args[1]) do
+    local auth, cookie = line:match("^([^\\t]*)\\t(.*)$")
+    requests[#requests + 1] = wrk.format("GET", args[3], {Authorization = auth, Cookie = cookie})
+  end
+  limit = tonumber(args[2])
+end
+function request()
+  next_index = next_index % #requests + 1
+  return requests[next_index]
+end
+function response(status, headers, body)
+  sent = sent + 1
+  if status ~= 200 then failed = failed + 1 end
+  if sent >= limit then
+    io.write(string.format("answered %d failed %d\\n", sent, failed))
+    io.flush()
+    os.exit(0)
+  end
+end
+"""
+
+
+def wrk_rotating(
+    url: str, path: str, header_sets: Sequence[Headers], requests: int, connections: int
+) -> Result:
+    """wrk sending ``requests`` requests, each with the next of ``header_sets``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script, lines = Path(tmp, "rotate.lua"), Path(tmp, "headers.tsv")
+        script.write_text(WRK_ROTATING)
+        lines.write_text("".join(f"{h['Authorization']}\t{h['Cookie']}\n" for h in header_sets))
+        command = ["wrk", "-t", "1", "-c", str(connections), "-d", "3600s", "-s", str(script)]
+        command += [url, "--", str(lines), str(requests), path]
+        started = time.monotonic()
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        elapsed = time.monotonic() - started
+    counts = re.search(r"answered (\d+) failed (\d+)", output)
+    if counts is None:
+        raise RuntimeError(f"wrk stopped before {requests} responses:\n{output}")
+    answered, failed = int(counts.group(1)), int(counts.group(2))
+    return Result(answered / elapsed, float("nan"), float("nan"), failed, answered)
+
+
+def python_load(
+    url: str,
+    header_sets: Sequence[Headers],
+    duration: float,
+    connections: int,
+    requests: int | None = None,
+) -> Result:
+    """Fallback load generator: ``connections`` threads, each one request at a time.
+
+    Each request takes the next of ``header_sets``; it stops after ``duration`` seconds or
+    ``requests`` requests, whichever comes first.
+    """
+    host_port, _, path = url.removeprefix("http://").partition("/")
     host, port = host_port.split(":")
     latencies: list[float] = []
     errors = [0]
-    deadline = time.monotonic() + duration
+    sent = [0]
     lock = threading.Lock()
+    started = time.monotonic()
+    deadline = started + duration
 
     def worker() -> None:
         mine: list[float] = []
         bad = 0
         while time.monotonic() < deadline:
-            started = time.perf_counter()
+            with lock:
+                if requests is not None and sent[0] >= requests:
+                    break
+                headers = header_sets[sent[0] % len(header_sets)]
+                sent[0] += 1
+            begun = time.perf_counter()
             connection = http.client.HTTPConnection(host, int(port), timeout=10)
             try:
                 connection.request("GET", "/" + path, headers=headers)
@@ -88,7 +182,7 @@ def python_load(url: str, headers: dict[str, str], duration: int, connections: i
                 bad += 1
             finally:
                 connection.close()
-            mine.append((time.perf_counter() - started) * 1000)
+            mine.append((time.perf_counter() - begun) * 1000)
         with lock:
             latencies.extend(mine)
             errors[0] += bad
@@ -98,95 +192,381 @@ def python_load(url: str, headers: dict[str, str], duration: int, connections: i
         thread.start()
     for thread in threads:
         thread.join()
+    elapsed = time.monotonic() - started
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return Result("", len(latencies) / duration, statistics.median(latencies), p99, errors[0])
+    return Result(
+        len(latencies) / elapsed, statistics.median(latencies), p99, errors[0], len(latencies)
+    )
 
 
-def token_headers(server: Server) -> dict[str, str]:
-    """Authorization and session cookie of a fresh token."""
+def load(use_wrk: bool, url: str, headers: Headers, duration: int, connections: int) -> Result:
+    """One load run with the chosen generator."""
+    if use_wrk:
+        return wrk(url, headers, duration, connections)
+    return python_load(url, [headers], duration, connections)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    # utime and stime: fields 14 and 15 of stat(5), counted after the command name here.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured_load(
+    use_wrk: bool, worker: int, url: str, headers: Headers, duration: int, connections: int
+) -> Result:
+    """A load run, with the worker's CPU time per request."""
+    before = cpu_seconds(worker)
+    result = load(use_wrk, url, headers, duration, connections)
+    used = cpu_seconds(worker) - before
+    return replace(result, cpu_us=used / max(result.requests, 1) * 1e6)
+
+
+# Credentials: how a route's requests authenticate ------------------------------------------
+
+
+def _get(server: Server, path: str, headers: Headers | None = None) -> tuple[Headers, str]:
+    """GET a path; the session cookie (when one is set) and the body."""
     connection = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=10)
-    connection.request("GET", "/api/public")
-    response = connection.getresponse()
-    body = response.read().decode()
-    cookie = response.getheader("Set-Cookie", "").split(";", 1)[0]
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        body = response.read().decode()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path} answered {response.status}: {body}")
+        cookie = response.getheader("Set-Cookie", "").split(";", 1)[0]
+    finally:
+        connection.close()
+    return ({"Cookie": cookie} if cookie.startswith(f"{SESSION_COOKIE}=") else {}), body
+
+
+def no_credentials(server: Server) -> Headers:
+    """Anonymous requests."""
+    return {}
+
+
+def session_cookie(server: Server) -> Headers:
+    """The cookie of an existing session (GET /api/public then issues into that session)."""
+    return _get(server, "/api/public")[0]
+
+
+def session_token(server: Server) -> Headers:
+    """A session token and its session cookie."""
+    cookie, body = _get(server, "/api/public")
     token = re.search(r'"token":\s*"([^"]+)"', body).group(1)  # type: ignore[union-attr]
-    return {"Authorization": f"Bearer {token}", "Cookie": cookie}
+    return {"Authorization": f"Bearer {token}", **cookie}
 
 
-def app_env(store: str, instance: Path, batteries: bool) -> dict[str, str]:
-    """Settings for the app under test; rate limits off so token issuing is measured."""
-    env = {
-        "APP_ENV": "development",
-        "INSTANCE_PATH": str(instance),
-        "SESSION_TYPE": store,
-        # INFO: with the batteries on, every request really writes its access-log line.
-        "LOG_LEVEL": "info",
-        "RATELIMIT_ENABLED": "0",
-        "ACCESS_LOG": "1" if batteries else "0",
-        "METRICS_ENABLED": "1" if batteries else "0",
-    }
-    if store == "redis":
-        env["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", REDIS_URL)
-    return env
+# Routes ------------------------------------------------------------------------------------
+
+APP = "app"
+APP_LEAN = "app, access log + metrics off"
+BARE = "bare"
 
 
-def main() -> int:
-    """Run the benchmark and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=5, help="seconds per route")
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--store", choices=("redis", "filesystem"), default="redis")
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="runs per route; the median is reported"
+@dataclass(frozen=True)
+class Route:
+    """One line of the table: a path on one of the servers, with the credential it needs."""
+
+    label: str
+    path: str
+    server: str
+    credentials: Callable[[Server], Headers]
+
+
+ROUTES = (
+    Route("/", "/", APP, no_credentials),
+    Route("/api/public (issues a token)", "/api/public", APP, session_cookie),
+    Route("/api/restricted (session token)", "/api/restricted", APP, session_token),
+    Route("/api/restricted, access log + metrics off", "/api/restricted", APP_LEAN, session_token),
+    # Each new kind of credential is one entry here, with a function like session_token that
+    # obtains that credential from the running server: a user access token (log in), an API
+    # key (create one), a token of an external issuer (a local issuer's key in the settings).
+)
+
+
+def server_settings(name: str, instance: Path) -> tuple[str, Headers]:
+    """The WSGI app and the environment of each server."""
+    if name == BARE:
+        return BARE_APP, {"INSTANCE_PATH": str(instance)}
+    return "api:create_app()", app_settings(instance, batteries=name == APP)
+
+
+# Machine and pinning -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cores:
+    """Where the servers and the load generator run (None: wherever the OS puts them)."""
+
+    server: int | None
+    load: int | None
+
+
+def choose_cores() -> Cores:
+    """Two different cores when this process may use two or more."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return Cores(None, None)
+    return Cores(available[0], available[1])
+
+
+@contextlib.contextmanager
+def pinned(core: int | None) -> Iterator[None]:
+    """Run this process (and what it starts meanwhile) on one core."""
+    if core is None:
+        yield
+        return
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, previous)
+
+
+def machine(use_wrk: bool, cores: Cores) -> list[str]:
+    """What the figures were measured on."""
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        found = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+        model = found.group(1).strip() if found else model
+    versions = ", ".join(f"{name} {metadata.version(name)}" for name in VERSIONS)
+    if cores.server is None:
+        placement = "not pinned (one core available)"
+    else:
+        placement = f"gunicorn on core {cores.server}, load generator on core {cores.load}"
+    generator = "wrk" if use_wrk else "Python threads (install wrk: these ratios read low)"
+    return [
+        f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"machine: {os.cpu_count()} cores, {model}; {placement}",
+        f"Python {platform.python_version()}; {versions}",
+        f"load: {generator}",
+    ]
+
+
+# The benchmark -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteFigures:
+    """The app's median round, the bare app's medians, every round's ratio."""
+
+    route: Route
+    app: Result
+    bare_rps: float
+    ratios: list[float]
+    app_cpu_us: float
+    bare_cpu_us: float
+    errors: int
+
+
+def measure_route(
+    route: Route, servers: dict[str, Server], args: argparse.Namespace, use_wrk: bool
+) -> RouteFigures:
+    """Alternate rounds between the bare app and this route (ABBA order)."""
+    app_server, bare_server = servers[route.server], servers[BARE]
+    targets = {
+        BARE: (worker_pid(bare_server.pid), bare_server.url + "/", {}),
+        APP: (worker_pid(app_server.pid), app_server.url + route.path,
+              route.credentials(app_server)),
+    }  # fmt: skip
+    for _, url, headers in targets.values():
+        load(use_wrk, url, headers, WARM_UP_SECONDS, args.connections)
+    rounds: list[tuple[Result, Result]] = []
+    for index in range(args.rounds):
+        order = (BARE, APP) if index % 2 == 0 else (APP, BARE)
+        got = {
+            name: measured_load(use_wrk, *targets[name], args.duration, args.connections)
+            for name in order
+        }
+        rounds.append((got[BARE], got[APP]))
+    ratios = [app.requests_per_second / bare.requests_per_second for bare, app in rounds]
+    by_rps = sorted((app for _, app in rounds), key=lambda result: result.requests_per_second)
+    return RouteFigures(
+        route,
+        app=by_rps[len(by_rps) // 2],
+        bare_rps=statistics.median(bare.requests_per_second for bare, _ in rounds),
+        ratios=ratios,
+        app_cpu_us=statistics.median(app.cpu_us for _, app in rounds),
+        bare_cpu_us=statistics.median(bare.cpu_us for bare, _ in rounds),
+        errors=sum(bare.errors + app.errors for bare, app in rounds),
     )
-    args = parser.parse_args()
 
-    load = wrk if shutil.which("wrk") else python_load
-    print(f"load generator: {'wrk' if load is wrk else 'python (install wrk for better figures)'}")
+
+def print_table(figures: list[RouteFigures]) -> None:
+    """The table: the app's median round, the ratio's median and spread, CPU per request."""
     print(
-        f"gunicorn: 1 sync worker; {args.connections} connections; median of {args.repeat} runs"
-        f" of {args.duration} s per route; session store: {args.store}\n"
+        f"{'route':<44}{'req/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'bare/s':>8}{'x bare':>8}"
+        f"{'spread':>12}{'cpu us':>8}{'bare us':>8}{'errors':>7}"
     )
-    results: list[Result] = []
-
-    def measure(label: str, server: Server, path: str, headers: dict[str, str]) -> None:
-        load(server.url + path, headers, 2, args.connections)  # warm-up
-        runs = sorted(
-            (load(server.url + path, headers, args.duration, args.connections)
-             for _ in range(args.repeat)),
-            key=lambda run: run.requests_per_second,
-        )  # fmt: skip
-        results.append(replace(runs[len(runs) // 2], label=label))
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = Path(tmp)
-        log = tmp_path / "gunicorn.log"
-        base = {"INSTANCE_PATH": str(tmp_path / "bare")}
-        with gunicorn(base, log, workers=1, app=BARE_APP) as bare:
-            measure("bare Flask /", bare, "/", {})
-        for batteries in (True, False):
-            suffix = "" if batteries else " (access log + metrics off)"
-            env = app_env(args.store, tmp_path / "instance", batteries)
-            with gunicorn(env, log, workers=1) as server:
-                headers = token_headers(server)
-                if batteries:
-                    measure("/", server, "/", {})
-                    measure("/api/public", server, "/api/public", {"Cookie": headers["Cookie"]})
-                measure("/api/restricted" + suffix, server, "/api/restricted", headers)
-
-    bare_rps = results[0].requests_per_second
-    print(f"{'route':<46}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'x bare':>8}{'errors':>8}")
-    for result in results:
+    for item in figures:
+        spread = f"{min(item.ratios):.2f}..{max(item.ratios):.2f}"
         print(
-            f"{result.label:<46}{result.requests_per_second:>9.0f}{result.p50_ms:>9.2f}"
-            f"{result.p99_ms:>9.2f}{result.requests_per_second / bare_rps:>8.2f}{result.errors:>8}"
+            f"{item.route.label:<44}{item.app.requests_per_second:>7.0f}{item.app.p50_ms:>8.2f}"
+            f"{item.app.p99_ms:>8.2f}{item.bare_rps:>8.0f}{statistics.median(item.ratios):>8.2f}"
+            f"{spread:>12}{item.app_cpu_us:>8.0f}{item.bare_cpu_us:>8.0f}{item.errors:>7}"
         )
-    failed = sum(result.errors for result in results)
+    print(
+        "\nx bare: median over rounds of app req/s / bare req/s (spread: lowest..highest round);"
+        "\ncpu us, bare us: the gunicorn worker's CPU time per request (median round), which"
+        "\nother processes on the machine disturb far less than req/s."
+    )
+
+
+@contextlib.contextmanager
+def servers_for(names: set[str], tmp: Path, cores: Cores) -> Iterator[dict[str, Server]]:
+    """Start each named server on the server core; stop them all at the end."""
+    with contextlib.ExitStack() as stack:
+        started: dict[str, Server] = {}
+        for index, name in enumerate(sorted(names)):
+            app, env = server_settings(name, tmp / f"instance-{index}")
+            with pinned(cores.server):
+                started[name] = stack.enter_context(
+                    gunicorn(env, tmp / f"gunicorn-{index}.log", workers=1, app=app)
+                )
+        yield started
+
+
+def benchmark(args: argparse.Namespace, use_wrk: bool, cores: Cores) -> int:
+    """Every selected route against the bare app; print the table."""
+    routes = [route for route in ROUTES if args.only in route.label]
+    if not routes:
+        print(f"No route label contains {args.only!r}.", file=sys.stderr)
+        return 2
+    print("\n".join(machine(use_wrk, cores)))
+    print(
+        f"gunicorn: 1 sync worker per server; {args.connections} connections; {args.rounds} "
+        f"rounds of {args.duration:g} s per route and per app, alternated\n"
+    )
+    with tempfile.TemporaryDirectory() as tmp, pinned(cores.load):
+        names = {BARE, *(route.server for route in routes)}
+        with servers_for(names, Path(tmp), cores) as servers:
+            figures = [measure_route(route, servers, args, use_wrk) for route in routes]
+    failed = sum(item.errors for item in figures)
+    print_table(figures)
     if failed:
         print(f"\n{failed} requests failed; the figures above are not valid.", file=sys.stderr)
         return 1
     return 0
+
+
+# The memory check --------------------------------------------------------------------------
+
+
+def worker_pid(master: int) -> int:
+    """The one worker of a gunicorn master (the process whose parent it is)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # The command name, in parentheses, may hold spaces: fields follow the last ")".
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[1]) == master:
+                return int(stat.parent.name)
+    raise RuntimeError(f"gunicorn {master} has no worker process.")
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """Resident memory now and at its peak (VmRSS, VmHWM), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    now = re.search(r"VmRSS:\s+(\d+) kB", status)
+    peak = re.search(r"VmHWM:\s+(\d+) kB", status)
+    assert now is not None and peak is not None
+    return int(now.group(1)) / 1024, int(peak.group(1)) / 1024
+
+
+def new_sessions(server: Server, count: int, connections: int) -> list[Headers]:
+    """``count`` distinct sessions, each with a token, made over HTTP by parallel clients."""
+    made: list[Headers] = []
+    lock = threading.Lock()
+
+    def client(share: int) -> None:
+        mine = [session_token(server) for _ in range(share)]
+        with lock:
+            made.extend(mine)
+
+    shares = [count // connections + (i < count % connections) for i in range(connections)]
+    threads = [threading.Thread(target=client, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if len(made) != count:
+        raise RuntimeError(f"only {len(made)} of {count} sessions could be made")
+    return made
+
+
+def delete_sessions(header_sets: Sequence[Headers]) -> None:
+    """Remove the benchmark's sessions from Redis."""
+    import redis
+
+    from api.sessions import KEY_PREFIX
+
+    sids = [h["Cookie"].partition("=")[2] for h in header_sets if "Cookie" in h]
+    client = redis.Redis.from_url(bench_redis_url())
+    try:
+        for start in range(0, len(sids), 1000):
+            client.delete(*(KEY_PREFIX + sid for sid in sids[start : start + 1000]))
+    finally:
+        client.close()
+
+
+def memory_check(args: argparse.Namespace, use_wrk: bool, cores: Cores) -> int:
+    """A worker's RSS after ``--requests`` protected calls over ``--sessions`` sessions."""
+    print("\n".join(machine(use_wrk, cores)))
+    path = "/api/restricted"
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        pinned(cores.load),
+        servers_for({APP}, Path(tmp), cores) as servers,
+    ):
+        server = servers[APP]
+        pid = worker_pid(server.pid)
+        started, _ = memory_mb(pid)
+        sessions = new_sessions(server, args.sessions, args.connections)
+        try:
+            if use_wrk:
+                result = wrk_rotating(server.url, path, sessions, args.requests, args.connections)
+            else:
+                result = python_load(
+                    server.url + path, sessions, 3600, args.connections, args.requests
+                )
+            now, peak = memory_mb(pid)
+        finally:
+            delete_sessions(sessions)
+    verdict = "under" if now < MEMORY_LIMIT_MB else "OVER"
+    print(
+        f"\nworker RSS: {started:.1f} MB after start; {now:.1f} MB (peak {peak:.1f} MB) after "
+        f"{args.sessions} sessions were made and {args.requests} requests to {path} spread over "
+        f"them ({result.requests_per_second:.0f} req/s, {result.errors} errors): "
+        f"{verdict} the {MEMORY_LIMIT_MB} MB target"
+    )
+    return 0 if now < MEMORY_LIMIT_MB and not result.errors else 1
+
+
+def main() -> int:
+    """Run the benchmark or the memory check."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per route and app")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per round")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
+    parser.add_argument("--only", default="", help="only routes whose label contains this")
+    parser.add_argument(
+        "--load", choices=("auto", "wrk", "python"), default="auto", help="load generator"
+    )
+    parser.add_argument("--memory", action="store_true", help="run the memory check instead")
+    parser.add_argument("--sessions", type=int, default=10_000, help="memory check: sessions")
+    parser.add_argument("--requests", type=int, default=100_000, help="memory check: requests")
+    args = parser.parse_args()
+    if args.load == "wrk" and not shutil.which("wrk"):
+        print("wrk is not installed (Debian: apt-get install wrk).", file=sys.stderr)
+        return 2
+    use_wrk = args.load == "wrk" or (args.load == "auto" and shutil.which("wrk") is not None)
+    cores = choose_cores()
+    if args.memory:
+        return memory_check(args, use_wrk, cores)
+    return benchmark(args, use_wrk, cores)
 
 
 if __name__ == "__main__":

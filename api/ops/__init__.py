@@ -6,9 +6,7 @@ Initialised in one place and run per response in a fixed order. ``rate_limit`` a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from flask import Flask, Response
+from flask import Flask
 
 from api.ops import (
     accesslog,
@@ -16,39 +14,37 @@ from api.ops import (
     monitoring,
     proxies,
     ratelimit,
+    requestid,
     security_headers,
     timing,
 )
 from api.ops.monitoring import register_check
 from api.ops.ratelimit import rate_limit
+from api.ops.responses import ResponseSteps, Step
 
 __all__ = ["init_app", "rate_limit", "register_check"]
 
-ResponseStep = Callable[[Response], None]
+EXTENSION = "ops"
 
 
 def init_app(app: Flask) -> None:
-    """Proxies, timing, security headers, metrics, access log, rate limits, monitoring URLs.
+    """Proxies, timing, request ids, security headers, metrics, access log, rate limits, URLs.
 
-    The per-response work of the batteries runs in ONE after_request hook, in this order:
-    timing fixes the duration, headers are added, then metrics and the access log see the
-    final response. One hook instead of one per battery keeps Flask's per-hook overhead off
-    the hot path.
+    The per-response work of the batteries runs as each response starts (``ResponseSteps``,
+    the outermost WSGI middleware), in this order: timing fixes the duration, headers are
+    added, then metrics and the access log see the final status. The steps are listed in
+    ``app.extensions["ops"]``.
     """
     proxies.init_app(app)
     candidates = (
         timing.init_app(app),
+        requestid.init_app(app),
         security_headers.init_app(app),
         metrics.init_app(app),
         accesslog.init_app(app),
     )
-    steps: tuple[ResponseStep, ...] = tuple(step for step in candidates if step is not None)
-
-    @app.after_request
-    def finish_response(response: Response) -> Response:
-        for step in steps:
-            step(response)
-        return response
-
+    steps: list[Step] = [step for step in candidates if step is not None]
+    app.extensions[EXTENSION] = steps
+    app.wsgi_app = ResponseSteps(app.wsgi_app, steps)  # type: ignore[method-assign]
     ratelimit.init_app(app)
     monitoring.init_app(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import queue
@@ -11,14 +12,15 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
-from flask import Flask, Request, Response, current_app, request
+from flask import Flask, Request, current_app, request
 from flask.cli import AppGroup
 
 from api.ops.logs import ACCESS_LOGGER, ACCESS_TEXT, access_writer, mask_credentials
 from api.ops.requestid import current_request_id
+from api.ops.responses import Headers, Step
 from api.ops.timing import elapsed_ms
 from auth.principal import current_principal
 
@@ -61,22 +63,55 @@ def _logged_path(req: Request) -> str:
     return f"{req.path}?{query}"
 
 
-def access_fields(response: Response) -> dict[str, object]:
+def access_fields(req: Request, status: int) -> dict[str, object]:
     """What is known about this request: never headers, cookies, tokens or bodies."""
-    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    return _fields(*_raw_fields(req, status))
+
+
+def _raw_fields(req: Request, status: int) -> tuple[Any, ...]:
+    """The values of the fields as the request has them; cheap, for the request thread."""
+    environ = req.environ
     rule = req.url_rule
     principal = current_principal()
+    return (
+        environ.get("REMOTE_ADDR"),
+        req.method,
+        # The redaction reads the parsed query string, which only the request has.
+        _logged_path(req) if req.query_string else req.path,
+        None if rule is None else rule.rule,
+        status,
+        elapsed_ms(environ),
+        None if principal is None else principal.subject,
+        None if principal is None else (principal.name or None),
+        current_request_id(environ),
+        environ.get("HTTP_USER_AGENT", ""),
+    )
+
+
+def _fields(
+    remote_ip: str | None,
+    method: str,
+    path: str,
+    route: str | None,
+    status: int,
+    duration_ms: float,
+    uid: str | None,
+    user: str | None,
+    request_id: str,
+    user_agent: str,
+) -> dict[str, object]:
+    """The fields of the line and the stored record, from ``_raw_fields``."""
     return {
-        "remote_ip": req.remote_addr or ABSENT,
-        "method": req.method,
-        "path": _printable(_logged_path(req), MAX_PATH),
-        "route": rule.rule if rule is not None else ABSENT,
-        "status": response.status_code,
-        "duration_ms": round(elapsed_ms(), 2),
-        "uid": principal.subject if principal is not None else ABSENT,
-        "user": (principal.name or ABSENT) if principal is not None else ABSENT,
-        "request_id": current_request_id(),
-        "user_agent": _printable(req.environ.get("HTTP_USER_AGENT", ""), MAX_USER_AGENT) or ABSENT,
+        "remote_ip": remote_ip or ABSENT,
+        "method": method,
+        "path": _printable(path, MAX_PATH),
+        "route": ABSENT if route is None else route,
+        "status": status,
+        "duration_ms": round(duration_ms, 2),
+        "uid": ABSENT if uid is None else uid,
+        "user": ABSENT if user is None else user,
+        "request_id": request_id,
+        "user_agent": _printable(user_agent, MAX_USER_AGENT) or ABSENT,
     }
 
 
@@ -240,7 +275,7 @@ def _store_opener(url: str) -> Callable[[], Store]:
     return open_store
 
 
-def init_app(app: Flask) -> Callable[[Response], None] | None:
+def init_app(app: Flask) -> Step | None:
     """Log every request (ACCESS_LOG) and store it (ACCESS_LOG_DB); add ``flask access-log``.
 
     Returns the per-response step for ``api.ops`` (None when both are off).
@@ -257,13 +292,17 @@ def init_app(app: Flask) -> Callable[[Response], None] | None:
         return None
     writer = access_writer(app)
 
-    def log_request(response: Response) -> None:
-        quiet = request.blueprint == QUIET_BLUEPRINT
+    def log_request(environ: dict[str, Any], status: int, headers: Headers) -> None:
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
+        quiet = req.blueprint == QUIET_BLUEPRINT
         level = logging.DEBUG if quiet else logging.INFO
         emit = log_lines and access_logger.isEnabledFor(level)
         store = sink is not None and not quiet
-        if emit or store:
-            fields = access_fields(response)
+        if emit and writer is not None and not store:
+            # The lean writer makes the fields off the request, from the raw values.
+            writer.write(level, functools.partial(_fields, *_raw_fields(req, status)))
+        elif emit or store:
+            fields = access_fields(req, status)
             if emit and writer is not None:
                 writer.write(level, fields)
             elif emit:

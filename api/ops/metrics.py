@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -14,6 +14,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.exceptions import NotFound
 
 from api.errorhandler import error_response
+from api.ops.responses import Headers, Step
 from api.ops.timing import elapsed_ms
 from api.settings import ConfigError
 
@@ -70,7 +71,7 @@ class RequestMetrics:
         return generate_latest(registry)
 
 
-def init_app(app: Flask) -> Callable[[Response], None] | None:
+def init_app(app: Flask) -> Step | None:
     """Count every request unless METRICS_ENABLED=0; GET /metrics serves them (api.ops.monitoring).
 
     Returns the per-response step for ``api.ops`` (None when metrics are off).
@@ -86,14 +87,15 @@ def init_app(app: Flask) -> Callable[[Response], None] | None:
         )
     metrics = app.extensions[EXTENSION] = RequestMetrics(multiprocess_dir)
 
-    def count_request(response: Response) -> None:
-        method = request.method
-        rule = request.url_rule
+    def count_request(environ: dict[str, Any], status: int, headers: Headers) -> None:
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        method = req.method
+        rule = req.url_rule
         metrics.observe(
             method if method in METHODS else "other",
             rule.rule if rule is not None else UNMATCHED_ROUTE,
-            response.status_code,
-            elapsed_ms() / 1000.0,
+            status,
+            elapsed_ms(environ) / 1000.0,
         )
 
     return count_request

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, request
+
+from api.ops.responses import Headers, Step
 
 HEADER = "X-Request-ID"
 ENVIRON_KEY = "api.request_id"
@@ -19,20 +22,25 @@ def incoming_or_new(value: str | None) -> str:
     return secrets.token_hex(16)
 
 
-def current_request_id() -> str:
+def current_request_id(environ: dict[str, Any] | None = None) -> str:
     """This request's id, assigned on first use (logs, error bodies, the response header)."""
     # Kept in the WSGI environ: one proxy lookup, cheaper than flask.g on every response.
-    environ = request.environ
+    if environ is None:
+        environ = request.environ
     request_id: str | None = environ.get(ENVIRON_KEY)
     if request_id is None:
         request_id = environ[ENVIRON_KEY] = incoming_or_new(environ.get("HTTP_X_REQUEST_ID"))
     return request_id
 
 
-def init_app(app: Flask) -> None:
-    """Echo every request's id in the ``X-Request-ID`` response header."""
+def init_app(app: Flask) -> Step:
+    """The step echoing the request's id in ``X-Request-ID`` (replacing one a view set)."""
+    lowered = HEADER.lower()
 
-    @app.after_request
-    def echo_request_id(response: Response) -> Response:
-        response.headers[HEADER] = current_request_id()
-        return response
+    def echo_request_id(environ: dict[str, Any], status: int, headers: Headers) -> None:
+        for index in range(len(headers) - 1, -1, -1):
+            if headers[index][0].lower() == lowered:
+                del headers[index]
+        headers.append((HEADER, current_request_id(environ)))
+
+    return echo_request_id

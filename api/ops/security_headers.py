@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask
+
+from api.ops.responses import Headers, Step
 
 HSTS_VALUE = "max-age=31536000; includeSubDomains"
 ALWAYS = (
@@ -13,25 +15,21 @@ ALWAYS = (
     # A JSON API never needs to run scripts or be framed (OWASP REST security cheat sheet).
     ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
 )
+NO_STORE = ("Cache-Control", "no-store")
 
 
-def init_app(app: Flask) -> Callable[[Response], None]:
-    """The per-response step adding the headers; answers to authenticated calls are not cached."""
+def init_app(app: Flask) -> Step:
+    """The step adding the headers a view did not set; answers to credentials are not cached."""
     headers = list(ALWAYS)
     if app.config["APP_ENV"] == "production":
         headers.append(("Strict-Transport-Security", HSTS_VALUE))
-    fixed = tuple((name.lower(), name, value) for name, value in headers)
+    fixed = tuple((name.lower(), (name, value)) for name, value in headers)
 
-    def add_security_headers(response: Response) -> None:
-        response_headers = response.headers
-        # One pass over the few headers already set: werkzeug's `in` and setdefault raise and
-        # catch an exception for every missing name, which made this the costliest step.
-        present = {name.lower() for name, _ in response_headers.items()}
-        for lowered, name, value in fixed:
-            if lowered not in present:
-                response_headers.add(name, value)
+    def add_security_headers(environ: dict[str, Any], status: int, sent: Headers) -> None:
+        present = {name.lower() for name, _ in sent}
+        sent.extend(pair for lowered, pair in fixed if lowered not in present)
         # A reply to a request carrying credentials is personal: no shared or browser cache.
-        if "cache-control" not in present and "HTTP_AUTHORIZATION" in request.environ:
-            response_headers.add("Cache-Control", "no-store")
+        if "cache-control" not in present and "HTTP_AUTHORIZATION" in environ:
+            sent.append(NO_STORE)
 
     return add_security_headers

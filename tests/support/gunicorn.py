@@ -22,10 +22,11 @@ START_TIMEOUT = 30.0
 
 @dataclass(frozen=True)
 class Server:
-    """A running gunicorn: its base URL and log file."""
+    """A running gunicorn: its base URL, log file and master process id."""
 
     url: str
     log_path: Path
+    pid: int = 0
 
     def log(self) -> str:
         """What gunicorn and the app printed so far."""
@@ -59,7 +60,7 @@ def gunicorn(
         process = subprocess.Popen(
             command, cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
         )
-    server = Server(url=f"http://127.0.0.1:{port}", log_path=log_path)
+    server = Server(url=f"http://127.0.0.1:{port}", log_path=log_path, pid=process.pid)
     try:
         _wait_until_serving(process, server, ready or _answers)
         yield server

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -416,3 +417,61 @@ def test_lean_writer_flushes_in_the_background() -> None:
     while not stream.getvalue() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert stream.getvalue().count("\n") == 1
+
+
+def test_lean_writer_makes_lazy_fields_off_the_request() -> None:
+    from api.ops.logs import AccessLineWriter
+
+    stream = io.StringIO()
+    writer = AccessLineWriter(stream, "text", interval=60)
+    made: list[int] = []
+
+    def fields() -> dict[str, object]:
+        made.append(1)
+        return dict.fromkeys(
+            (
+                "remote_ip",
+                "method",
+                "path",
+                "route",
+                "status",
+                "uid",
+                "user",
+                "request_id",
+                "user_agent",
+            ),
+            "-",
+        ) | {"duration_ms": 0.5, "request_id": "lazy-1"}
+
+    writer.write(logging.INFO, fields, created=0.0)
+    assert made == []  # nothing is formatted in the request
+    writer.flush()
+    assert made == [1]
+    assert "request_id=lazy-1" in stream.getvalue()
+
+
+def test_lean_writer_in_a_forked_child_starts_empty_with_its_own_flusher() -> None:
+    from api.ops.logs import AccessLineWriter
+
+    def fields(request_id: str) -> dict[str, object]:
+        keys = ("remote_ip", "method", "path", "route", "status", "uid", "user", "user_agent")
+        return dict.fromkeys(keys, "-") | {"duration_ms": 0.5, "request_id": request_id}
+
+    read_end, write_end = os.pipe()
+    stream = os.fdopen(write_end, "w")
+    writer = AccessLineWriter(stream, "text", interval=0.05)
+    writer.write(logging.INFO, fields("parent-line"))  # queued; the parent's flusher runs
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child reports through the pipe and its exit code)
+        try:
+            writer.write(logging.INFO, fields("child-line"))
+            time.sleep(0.5)  # the child's own flusher writes it; the parent's did not survive
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    writer.flush()
+    stream.close()
+    with os.fdopen(read_end) as output:
+        text = output.read()
+    assert text.count("request_id=parent-line") == 1  # not written again by the child
+    assert text.count("request_id=child-line") == 1

@@ -122,3 +122,34 @@ def test_access_log_lines_are_json(server: tuple[Server, Path]) -> None:
     assert mine[0]["logger"] == "api.access"
     assert mine[0]["route"] == "/" and mine[0]["status"] == 200
     assert mine[0]["remote_ip"] == "127.0.0.1"
+
+
+def test_preloaded_workers_each_write_their_access_lines(tmp_path: Path) -> None:
+    """With --preload the app (and its log writer) is built before the fork: each worker
+    must still start its own flusher and write its own lines."""
+    env = {
+        "APP_ENV": "development",
+        "SECRET_KEY": "",
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SESSION_TYPE": "filesystem",
+        "RATELIMIT_ENABLED": "0",
+        "LOG_FORMAT": "json",
+    }
+    with gunicorn(
+        env,
+        tmp_path / "gunicorn.log",
+        workers=2,
+        app="tests.support.slow_app:create_app()",
+        extra_args=("--preload",),
+    ) as running:
+        assert {r.status_code for r in burst(f"{running.url}/t/slow", SLOW_CALLS)} == {200}
+        # Access lines are flushed in batches (every 0.2 s): wait for them.
+        deadline = time.monotonic() + 5
+        while True:
+            lines = [e for e in json_log(running) if e.get("route") == "/t/slow"]
+            if len(lines) >= SLOW_CALLS or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    assert len(lines) == SLOW_CALLS
+    pids = {line["pid"] for line in lines}
+    assert len(pids) == 2, f"lines from workers {pids} only"

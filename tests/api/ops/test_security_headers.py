@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from flask import Flask
+from flask import Flask, Response, jsonify
 
 SERVER_TIMING = re.compile(r"app;dur=\d+\.\d\d")
 
@@ -32,3 +32,25 @@ def test_tokens_and_authenticated_answers_are_not_cached(client, auth_headers) -
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     assert "Cache-Control" not in client.get("/").headers
+
+
+def test_a_views_own_header_is_kept_and_the_request_id_is_ours(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app()
+
+    @app.get("/t/own-headers")
+    def own_headers() -> Response:
+        response = jsonify(ok=True)
+        response.headers["Content-Security-Policy"] = "default-src 'self'"
+        response.headers["Cache-Control"] = "max-age=60"
+        response.headers["X-Request-ID"] = "set-by-the-view"
+        return response
+
+    response = app.test_client().get(
+        "/t/own-headers", headers={"Authorization": "Bearer x", "X-Request-ID": "from-client"}
+    )
+    assert response.headers.getlist("Content-Security-Policy") == ["default-src 'self'"]
+    assert response.headers.getlist("Cache-Control") == ["max-age=60"]
+    assert response.headers.getlist("X-Request-ID") == ["from-client"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

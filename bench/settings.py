@@ -1,0 +1,39 @@
+"""The settings the benchmarks run the app with: production, Redis sessions on DB 15."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+# Its own database, so that the benchmark's sessions never mix with development data.
+REDIS_URL = "redis://127.0.0.1:6379/15"
+# One secret per benchmark process: tokens from one run are useless in the next.
+SECRET_KEY = secrets.token_urlsafe(48)
+
+
+def bench_redis_url() -> str:
+    """BENCH_REDIS_URL from the environment, else DB 15 of the local Redis."""
+    return os.environ.get("BENCH_REDIS_URL", REDIS_URL)
+
+
+def app_settings(instance: Path, batteries: bool = True) -> dict[str, str]:
+    """The app as deployed (README, Production), with rate limits off so issuing is measured.
+
+    ``batteries=False`` switches off the two per-request batteries that have a knob (the
+    access log and metrics); request ids, timing and security headers are always on.
+    """
+    return {
+        "APP_ENV": "production",
+        "SECRET_KEY": SECRET_KEY,
+        "INSTANCE_PATH": str(instance),
+        "SESSION_TYPE": "redis",
+        "REDIS_URL": bench_redis_url(),
+        "TRUSTED_PROXIES": "0",
+        # INFO: with the batteries on, every request really writes its access-log line.
+        "LOG_LEVEL": "info",
+        "RATELIMIT_ENABLED": "0",
+        "ACCESS_LOG": "1" if batteries else "0",
+        "METRICS_ENABLED": "1" if batteries else "0",
+        "METRICS_TOKEN": secrets.token_urlsafe(16),
+    }
