@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask import Request as FlaskRequest
@@ -34,6 +36,8 @@ from database.sql.urls import with_database
 
 __all__ = ["ConfigError", "create_app"]
 
+ENSURE_SYNC_CACHE = 4096
+
 
 class ApiRequest(FlaskRequest):
     """Request whose JSON failures are short sentences (no parser internals)."""
@@ -45,6 +49,28 @@ class ApiRequest(FlaskRequest):
                 "Send the body as JSON with the header 'Content-Type: application/json'."
             )
         raise BadRequest("The request body is not valid JSON.")
+
+
+class ApiFlask(Flask):
+    """Flask, with the sync wrapper of each hook and view looked up once, not per request."""
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Flask's answer for ``func``, remembered (Flask asks for every hook on every request).
+
+        Only the app's registered functions (views, hooks, error handlers) come here; the
+        cache holds at most ``ENSURE_SYNC_CACHE`` of them, in case an extension passes new
+        callables each time.
+        """
+        known = self._sync_functions.get(func)
+        if known is None:
+            known = super().ensure_sync(func)
+            if len(self._sync_functions) < ENSURE_SYNC_CACHE:
+                self._sync_functions[func] = known
+        return known
+
+    @cached_property
+    def _sync_functions(self) -> dict[Callable[..., Any], Callable[..., Any]]:
+        return {}
 
 
 def create_app(
@@ -67,7 +93,7 @@ def create_app(
         config["MONGO_DB"] = test_database
 
     instance_path = str(config.pop("INSTANCE_PATH") or "")
-    app = Flask(
+    app = ApiFlask(
         __name__,
         instance_path=os.path.abspath(instance_path) if instance_path else None,
         instance_relative_config=True,

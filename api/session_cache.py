@@ -8,17 +8,16 @@ request everywhere.
 
 from __future__ import annotations
 
-from typing import Any
-
 from auth.tracked_cache import TrackedCache
 
 
 class SessionCache(TrackedCache):
-    """Session data by its full store key (``session:<id>``), handed out as copies."""
+    """Session data by its full store key (``session:<id>``).
 
-    def _copy(self, value: Any) -> Any:
-        """Session dicts are mutable: each reader gets its own copy."""
-        return dict(value)
+    The dicts are stored and handed out as they are, not copied: their one reader, the
+    session interface, builds each request's session object from a copy (Flask-Session's
+    session class is a dict of its own), and nothing else holds them.
+    """
 
     def _entry_key(self, redis_key: str) -> str:
         """Entries are keyed by the full store key, as Flask-Session names them."""

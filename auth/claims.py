@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from auth.credentials import authenticate
-from auth.principal import current_principal
+from auth.principal import current_principal, freeze
 
 __all__ = [
     "HASURA_NAMESPACE",
@@ -224,15 +224,6 @@ def _texts(value: object, separator: str | None = None) -> list[str]:
 
 
 # --- immutable copies for the cached Principal -------------------------------------------
-
-
-def freeze(value: object) -> Any:
-    """A read-only copy of JSON data (objects as mapping proxies, arrays as tuples)."""
-    if isinstance(value, Mapping):
-        return MappingProxyType({key: freeze(item) for key, item in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(freeze(item) for item in value)
-    return value
 
 
 def thaw(value: object) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from flask import Flask, current_app, g, request, session
 
@@ -25,8 +26,8 @@ from auth.errors import (
     WRONG_SCHEME,
     AuthError,
 )
-from auth.principal import API_KEY, EXTERNAL, KINDS, SESSION, USER, Principal
-from auth.tokens import AccessClaims, TokenClaims, TokenCodec
+from auth.principal import API_KEY, EXTERNAL, KINDS, SESSION, USER, Principal, freeze
+from auth.tokens import VERIFIED_CACHE_SIZE, AccessClaims, TokenClaims, TokenCodec
 
 EXTENSION = "auth"
 SESSION_UID = "uid"
@@ -59,7 +60,11 @@ def auth_state(app: Flask | None = None) -> AuthState:
 
 def bearer_token() -> str:
     """The token from ``Authorization: Bearer <token>``; distinct errors for each header fault."""
-    header = request.headers.get("Authorization")
+    return _bearer(request.environ.get("HTTP_AUTHORIZATION"))
+
+
+def _bearer(header: str | None) -> str:
+    """The token of an ``Authorization`` header value (see ``bearer_token``)."""
     if header is None:
         raise AuthError(HEADER_MISSING)
     scheme, _, token = header.strip().partition(" ")
@@ -77,13 +82,17 @@ def authenticate(kinds: frozenset[str] = ALL_KINDS) -> Principal:
     An ``X-Api-Key`` header is used when the route accepts API keys; otherwise the
     ``Authorization`` header. No usable credential is a 401, as is a bad one.
     """
-    state = auth_state()
-    api_key = request.headers.get(API_KEY_HEADER)
+    # Every protected request runs this: the headers are read from the WSGI environ (as
+    # ``request.headers`` reads them) and each context proxy is resolved once.
+    state: AuthState = current_app._get_current_object().extensions[EXTENSION]  # type: ignore[attr-defined]
+    environ = request.environ
+    api_key = environ.get("HTTP_X_API_KEY")
+    authorization = environ.get("HTTP_AUTHORIZATION")
     accepts_tokens = not kinds.isdisjoint(TOKEN_KINDS)
     if api_key is not None and API_KEY in kinds:
         principal = _api_key_principal(state, api_key)
-    elif "Authorization" in request.headers and accepts_tokens:
-        principal = _token_principal(state, bearer_token(), kinds)
+    elif authorization is not None and accepts_tokens:
+        principal = _token_principal(state, _bearer(authorization), kinds)
     elif not accepts_tokens:
         raise AuthError(API_KEY_MISSING)
     elif api_key is not None:
@@ -123,22 +132,7 @@ def _session_principal(state: AuthState, claims: TokenClaims) -> Principal:
     if not isinstance(uid, str) or not hmac.compare_digest(uid, claims.uid):
         raise AuthError(SESSION_INVALID)
     g.token_claims = claims
-    return Principal(
-        kind=SESSION,
-        subject=claims.uid,
-        scopes=frozenset(claims.permissions),
-        claims={
-            "sub": claims.uid,
-            "uid": claims.uid,
-            "jti": claims.jti,
-            "iat": claims.iat,
-            "exp": claims.exp,
-            "permissions": list(claims.permissions),
-            "scopes": list(claims.permissions),
-        },
-        issuer=claims.iss,
-        credential_id=claims.uid,
-    )
+    return session_principal(claims)
 
 
 def _user_principal(state: AuthState, claims: AccessClaims) -> Principal:
@@ -147,21 +141,55 @@ def _user_principal(state: AuthState, claims: AccessClaims) -> Principal:
         raise AuthError(INVALID_TOKEN)
     state.family_check(claims)
     g.token_claims = claims
+    return user_principal(claims)
+
+
+# A verified token's claims always make the same Principal, so it is built once per token
+# and process, like the verification itself (the checks above still run on every request);
+# its claims are read-only (``freeze``), as it is shared by every request with that token.
+@lru_cache(maxsize=VERIFIED_CACHE_SIZE)
+def session_principal(claims: TokenClaims) -> Principal:
+    """The Principal of a verified session token (after its session binding is checked)."""
+    return Principal(
+        kind=SESSION,
+        subject=claims.uid,
+        scopes=frozenset(claims.permissions),
+        claims=freeze(
+            {
+                "sub": claims.uid,
+                "uid": claims.uid,
+                "jti": claims.jti,
+                "iat": claims.iat,
+                "exp": claims.exp,
+                "permissions": list(claims.permissions),
+                "scopes": list(claims.permissions),
+            }
+        ),
+        issuer=claims.iss,
+        credential_id=claims.uid,
+    )
+
+
+@lru_cache(maxsize=VERIFIED_CACHE_SIZE)
+def user_principal(claims: AccessClaims) -> Principal:
+    """The Principal of a verified access token (after its login family is checked)."""
     return Principal(
         kind=USER,
         subject=claims.sub,
         roles=frozenset(claims.roles),
         scopes=frozenset(claims.scopes),
-        claims={
-            "sub": claims.sub,
-            "fam": claims.fam,
-            "name": claims.name,
-            "jti": claims.jti,
-            "iat": claims.iat,
-            "exp": claims.exp,
-            "roles": list(claims.roles),
-            "scopes": list(claims.scopes),
-        },
+        claims=freeze(
+            {
+                "sub": claims.sub,
+                "fam": claims.fam,
+                "name": claims.name,
+                "jti": claims.jti,
+                "iat": claims.iat,
+                "exp": claims.exp,
+                "roles": list(claims.roles),
+                "scopes": list(claims.scopes),
+            }
+        ),
         issuer=claims.iss,
         credential_id=claims.fam,
         name=claims.name,

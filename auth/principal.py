@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from flask import g, has_app_context
 
@@ -72,6 +73,15 @@ class Principal:
     def has_scopes(self, *scopes: str) -> bool:
         """True when the principal holds every one of ``scopes``."""
         return self.scopes.issuperset(scopes)
+
+
+def freeze(value: object) -> Any:
+    """A read-only copy of JSON data (objects as mapping proxies, arrays as tuples)."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item) for item in value)
+    return value
 
 
 def credential_kinds(credentials: Iterable[str] | str | None) -> frozenset[str]:

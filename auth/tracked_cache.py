@@ -19,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from typing import Any
 
@@ -34,6 +36,10 @@ MAX_ENTRIES = 10_000
 # Upper bound on how long a copy is trusted even without news from Redis (key expiry is
 # reported by Redis too, but only when it actually removes the key).
 MAX_AGE_SECONDS = 30.0
+
+# Every cache of this process, so that a forked child (gunicorn --preload) starts each one
+# afresh instead of sharing its parent's socket and copies.
+_INSTANCES: weakref.WeakSet[TrackedCache] = weakref.WeakSet()
 
 
 class TrackedCache:
@@ -58,12 +64,14 @@ class TrackedCache:
         self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self._connection: redis.connection.AbstractConnection | None = None
-        self._pid = os.getpid()
+        # Tells without a system call on the socket's timeout whether Redis sent anything.
+        self._poller: select.poll | None = None
         self._unsupported = False
         self._generation = 0
         self.client_id: int | None = None
         self.hits = 0
         self.misses = 0
+        _INSTANCES.add(self)
 
     @property
     def prefix(self) -> str:
@@ -131,20 +139,23 @@ class TrackedCache:
             self._reset()
 
     def _sync(self) -> bool:
-        """Apply pending invalidations; False when the cache cannot be trusted right now."""
+        """Apply pending invalidations; False when the cache cannot be trusted right now.
+
+        Only this method reads the tracking connection, and it reads until redis-py's buffer
+        is empty; so between two calls nothing can wait in that buffer, and a zero-timeout
+        ``poll`` of the socket tells whether Redis sent anything (an invalidation, or the end
+        of the connection, which ``can_read`` then raises).
+        """
         if self._unsupported:
             return False
-        if self._pid != os.getpid():  # forked (gunicorn --preload): never share the socket
-            self._connection, self._pid = None, os.getpid()
-            self._entries.clear()
-            self._generation += 1
         try:
             if self._connection is None:
                 self._connect()
-            connection = self._connection
-            assert connection is not None
-            while connection.can_read(timeout=0):
-                connection.read_response(push_request=True)
+            connection, poller = self._connection, self._poller
+            assert connection is not None and poller is not None
+            if poller.poll(0):
+                while connection.can_read(timeout=0):
+                    connection.read_response(push_request=True)
         except redis.ResponseError as exc:
             self._unsupported = True
             self._reset()
@@ -157,6 +168,13 @@ class TrackedCache:
             return False
         return True
 
+    def _after_fork(self) -> None:
+        """In a forked child: never use the parent's socket, lock or copies."""
+        self._lock = threading.Lock()
+        self._connection = self._poller = None
+        self._entries.clear()
+        self._generation += 1
+
     def _connect(self) -> None:
         """Open a RESP3 connection that receives every change of a session key."""
         pool = self._client.connection_pool
@@ -168,9 +186,11 @@ class TrackedCache:
         connection.read_response()
         connection.send_command("CLIENT", "ID")
         self.client_id = int(connection.read_response())
+        poller = select.poll()
+        poller.register(connection._sock, select.POLLIN)
         # Anything cached before this point may have changed unseen.
         self._entries.clear()
-        self._connection = connection
+        self._connection, self._poller = connection, poller
 
     def _on_invalidate(self, message: list[Any]) -> None:
         """``["invalidate", [keys]]``; a null key list means the whole database was flushed."""
@@ -190,7 +210,16 @@ class TrackedCache:
         if self._connection is not None:
             with contextlib.suppress(redis.RedisError, OSError):
                 self._connection.disconnect()
-            self._connection = None
+            self._connection = self._poller = None
+
+
+def _forked() -> None:
+    """Start every cache afresh in a forked child."""
+    for cache in list(_INSTANCES):
+        cache._after_fork()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def redis_client(app: Flask) -> redis.Redis | None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, Response, current_app, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client import values as prometheus_values
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.exceptions import NotFound
 
@@ -29,46 +31,65 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 LABELS = ("method", "route", "status")
 
 
+REQUESTS = "http_requests"
+REQUESTS_HELP = "HTTP requests answered."
+LATENCY = "http_request_duration_seconds"
+
+
 class RequestMetrics:
-    """The app's metrics, in its own registry so that several apps in one process do not clash."""
+    """The app's metrics, in its own registry so that several apps in one process do not clash.
+
+    A request is recorded once, in the latency histogram; ``http_requests_total`` is that
+    histogram's count, derived when the metrics are read. Counting it separately cost every
+    request one more locked write into prometheus-client's shared files, and the two always
+    agree, in every worker's files at every moment.
+    """
 
     def __init__(self, multiprocess_dir: str = "") -> None:
         self.registry = CollectorRegistry()
         self.multiprocess_dir = multiprocess_dir
-        self.requests = Counter(
-            "http_requests", "HTTP requests answered.", LABELS, registry=self.registry
-        )
         self.latency = Histogram(
-            "http_request_duration_seconds",
+            LATENCY,
             "Time to build the response, from arrival to the last after_request hook.",
             LABELS,
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         # labels() takes a lock and builds the child each time; cache children per label set.
-        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._children: dict[tuple[str, str, int], Histogram] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one request and its duration."""
         key = (method, route, status)
-        children = self._children.get(key)
-        if children is None:
-            labels = (method, route, str(status))
-            children = self._children.setdefault(
-                key, (self.requests.labels(*labels), self.latency.labels(*labels))
-            )
-        children[0].inc()
-        children[1].observe(seconds)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children.setdefault(key, self.latency.labels(method, route, str(status)))
+        child.observe(seconds)
 
     def exposition(self) -> bytes:
         """The text format: this process's registry, or all workers' files in multiprocess mode."""
-        from prometheus_client import generate_latest
+        source = self.registry
+        if self.multiprocess_dir:
+            source = CollectorRegistry()
+            MultiProcessCollector(source, path=self.multiprocess_dir)
+        return generate_latest(_WithRequestCount(list(source.collect())))
 
-        if not self.multiprocess_dir:
-            return generate_latest(self.registry)
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=self.multiprocess_dir)
-        return generate_latest(registry)
+
+class _WithRequestCount:
+    """Collected families plus ``http_requests_total``, the latency histogram's count."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(REQUESTS, REQUESTS_HELP, labels=LABELS)
+        for family in self._families:
+            if family.name == LATENCY:
+                for sample in family.samples:
+                    if sample.name == f"{LATENCY}_count":
+                        requests.add_metric([sample.labels[name] for name in LABELS], sample.value)
+        yield requests
+        yield from self._families
 
 
 def init_app(app: Flask) -> Step | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import secrets
 from typing import Any
@@ -15,11 +17,34 @@ ENVIRON_KEY = "api.request_id"
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
+class _NewIds:
+    """Fresh ids: 16 random hex digits drawn once per process, then a 16-digit counter.
+
+    Unique across processes and restarts (the prefix is drawn again after a fork) without a
+    system call per request; an id names a request in logs and error bodies, it is not a secret.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        """A new prefix and counter (at start and in a forked child)."""
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+new_request_id = _NewIds()
+
+
 def incoming_or_new(value: str | None) -> str:
     """Keep a well-formed incoming id; replace anything else with a fresh one."""
     if value and SAFE_REQUEST_ID.fullmatch(value):
         return value
-    return secrets.token_hex(16)
+    return new_request_id()
 
 
 def current_request_id(environ: dict[str, Any] | None = None) -> str:

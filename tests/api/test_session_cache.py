@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -74,5 +75,34 @@ def test_lost_tracking_connection_empties_the_cache(instances: tuple[Flask, Flas
     # The tracking connection dies, then the logout happens: its invalidation is never sent
     # to the second instance, which must not trust its copy any more.
     redis.Redis.from_url(REDIS_URL).client_kill_filter(_id=cache.client_id)
+    assert on_first.delete("/api/session").status_code == 200
+    assert restricted(on_second, token) == 401
+
+
+def test_a_forked_worker_opens_its_own_tracking_connection(
+    instances: tuple[Flask, Flask],
+) -> None:
+    # gunicorn --preload forks workers from a process that may have used the cache already:
+    # a child must never read invalidations from its parent's socket nor trust its copies.
+    first, second = instances
+    on_first = first.test_client()
+    token = get_token(on_first)
+    on_second = same_browser(second, on_first)
+    assert restricted(on_second, token) == 200
+    cache = second.extensions["session_cache"]
+    parent_id = cache.client_id
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child reports through its exit code)
+        code = 1
+        try:
+            emptied = cache.get(f"session:{on_second.get_cookie('session').value}") is None
+            status = restricted(on_second, token)
+            code = 0 if emptied and status == 200 and cache.client_id != parent_id else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The parent's connection is still its own and still told of changes.
+    assert cache.client_id == parent_id
     assert on_first.delete("/api/session").status_code == 200
     assert restricted(on_second, token) == 401

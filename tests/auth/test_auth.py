@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from auth.auth import create_enc_token, current_claims, decrypt, requires_auth
 from auth.errors import AuthError
+from auth.principal import current_principal
 from database.errors import NotFoundError
 from tests.conftest import get_token
 
@@ -157,6 +158,7 @@ def test_decrypt_returns_uid(app: Flask, client: FlaskClient) -> None:
 def app_with_views(make_app: Callable[..., Flask]) -> Flask:
     """The app plus test-only views that show what requires_auth passes through."""
     app = make_app()
+    seen = app.config["SEEN_PRINCIPALS"] = []
 
     @app.get("/t/items/<int:item_id>/<name>")
     @requires_auth()
@@ -179,6 +181,18 @@ def app_with_views(make_app: Callable[..., Flask]) -> Flask:
     @requires_auth("admin")
     def admin():
         return jsonify(ok=True)
+
+    @app.get("/t/principal")
+    @requires_auth()
+    def principal():
+        found = current_principal()
+        assert found is not None
+        seen.append(found)
+        try:
+            found.claims["scopes"] = ["admin"]  # type: ignore[index]
+        except TypeError:
+            return jsonify(read_only=True, scopes=list(found.claims["scopes"]))
+        return jsonify(read_only=False)
 
     @app.get("/t/admin-token")
     def admin_token():
@@ -215,3 +229,17 @@ def test_permission_is_checked(app_with_views: Flask) -> None:
     assert denied.get_json()["code"] == "permission_denied"
     admin = {"Authorization": f"Bearer {client.get('/t/admin-token').get_json()['token']}"}
     assert client.get("/t/admin", headers=admin).status_code == 200
+
+
+def test_a_token_makes_one_read_only_principal_per_process(app_with_views: Flask) -> None:
+    # Built once per token and shared by its requests, so no request can change it for the next.
+    client = app_with_views.test_client()
+    headers = {"Authorization": f"Bearer {get_token(client)}"}
+    answers = [client.get("/t/principal", headers=headers).get_json() for _ in range(2)]
+    assert answers == [{"read_only": True, "scopes": []}] * 2
+    other = app_with_views.test_client()
+    other_headers = {"Authorization": f"Bearer {get_token(other)}"}
+    assert other.get("/t/principal", headers=other_headers).status_code == 200
+    first, again, third = app_with_views.config["SEEN_PRINCIPALS"]
+    assert first is again
+    assert third is not first and third.subject != first.subject
