@@ -1,4 +1,7 @@
-"""The settings the benchmarks run the app with: production, Redis sessions on DB 15."""
+"""The settings the benchmarks run the app with: production, Redis sessions on DB 15.
+
+Its database holds one user, whose password is new in every benchmark process.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,9 @@ from pathlib import Path
 REDIS_URL = "redis://127.0.0.1:6379/15"
 # One secret per benchmark process: tokens from one run are useless in the next.
 SECRET_KEY = secrets.token_urlsafe(48)
+# The user whose access tokens and API key are measured (the password is never shown).
+BENCH_USER = "bench"
+BENCH_PASSWORD = secrets.token_urlsafe(32)
 
 
 def bench_redis_url() -> str:
