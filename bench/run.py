@@ -4,7 +4,8 @@
     python bench/run.py --memory [--sessions 10000] [--requests 100000]
 
 Each server is gunicorn with one sync worker on a loopback port, settings as in production
-(bench/settings.py: Redis sessions on DB 15). With two or more cores, the servers run on one
+(bench/settings.py: Redis sessions on DB 15, a migrated SQLite database holding one user, a
+local HS256 token issuer). With two or more cores, the servers run on one
 core and the load generator on another, so that they do not take turns on the same core.
 For each route, rounds against the app and against the bare Flask "hello" app alternate
 (ABBA order); a round's ratio is app req/s over bare req/s in that round, and the table shows
@@ -37,11 +38,16 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+import jwt
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.settings import (
     BENCH_PASSWORD,
     BENCH_USER,
+    ISSUER,
+    ISSUER_AUDIENCE,
+    ISSUER_KEY,
     app_settings,
     bench_redis_url,
 )
@@ -52,6 +58,8 @@ VERSIONS = ("Flask", "Werkzeug", "gunicorn", "jwcrypto", "redis")
 WARM_UP_SECONDS = 1
 MEMORY_LIMIT_MB = 150
 SESSION_COOKIE = "session"
+# Longer than any run, as a provider's token for a long job would be.
+EXTERNAL_TOKEN_SECONDS = 4 * 3600
 
 Headers = dict[str, str]
 
@@ -293,6 +301,19 @@ def api_key(server: Server) -> Headers:
     return {"X-Api-Key": created["key"]}
 
 
+def external_token(server: Server) -> Headers:
+    """A token of the local HS256 issuer of bench/settings.py, valid for a few hours."""
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": ISSUER_AUDIENCE,
+        "sub": BENCH_USER,
+        "iat": now,
+        "exp": now + EXTERNAL_TOKEN_SECONDS,
+    }
+    return {"Authorization": f"Bearer {jwt.encode(claims, ISSUER_KEY, algorithm='HS256')}"}
+
+
 # Routes ------------------------------------------------------------------------------------
 
 APP = "app"
@@ -317,6 +338,7 @@ ROUTES = (
     Route("/api/restricted, access log + metrics off", "/api/restricted", APP_LEAN, session_token),
     Route("/api/restricted (user access token)", "/api/restricted", APP, user_access_token),
     Route("/api/restricted (API key)", "/api/restricted", APP, api_key),
+    Route("/api/restricted (external HS256 token)", "/api/restricted", APP, external_token),
     # Each new kind of credential is one entry here, with a function like session_token that
     # obtains that credential from the running server.
 )
