@@ -4,7 +4,8 @@
     python bench/run.py --memory [--sessions 10000] [--requests 100000]
 
 Each server is gunicorn with one sync worker on a loopback port, settings as in production
-(bench/settings.py: Redis sessions on DB 15). With two or more cores, the servers run on one
+(bench/settings.py: Redis sessions on DB 15, a migrated SQLite database holding one user, a
+local HS256 token issuer). With two or more cores, the servers run on one
 core and the load generator on another, so that they do not take turns on the same core.
 For each route, rounds against the app and against the bare Flask "hello" app alternate
 (ABBA order); a round's ratio is app req/s over bare req/s in that round, and the table shows
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import json
 import os
 import platform
 import re
@@ -30,22 +32,34 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+import jwt
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.settings import app_settings, bench_redis_url
-from tests.support.gunicorn import Server, gunicorn
+from bench.settings import (
+    BENCH_PASSWORD,
+    BENCH_USER,
+    ISSUER,
+    ISSUER_AUDIENCE,
+    ISSUER_KEY,
+    app_settings,
+    bench_redis_url,
+)
+from tests.support.gunicorn import REPO_ROOT, Server, gunicorn
 
 BARE_APP = "bench.bare_app:app"
 VERSIONS = ("Flask", "Werkzeug", "gunicorn", "jwcrypto", "redis")
 WARM_UP_SECONDS = 1
 MEMORY_LIMIT_MB = 150
 SESSION_COOKIE = "session"
+# Longer than any run, as a provider's token for a long job would be.
+EXTERNAL_TOKEN_SECONDS = 4 * 3600
 
 Headers = dict[str, str]
 
@@ -227,19 +241,34 @@ def measured_load(
 # Credentials: how a route's requests authenticate ------------------------------------------
 
 
-def _get(server: Server, path: str, headers: Headers | None = None) -> tuple[Headers, str]:
-    """GET a path; the session cookie (when one is set) and the body."""
+def _request(
+    server: Server, method: str, path: str, headers: Headers, body: str | None = None
+) -> tuple[Headers, str]:
+    """Send one request that must answer 200 or 201; the session cookie (when set), the body."""
     connection = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=10)
     try:
-        connection.request("GET", path, headers=headers or {})
+        connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
-        body = response.read().decode()
-        if response.status != 200:
-            raise RuntimeError(f"GET {path} answered {response.status}: {body}")
+        text = response.read().decode()
+        if response.status not in (200, 201):
+            raise RuntimeError(f"{method} {path} answered {response.status}: {text}")
         cookie = response.getheader("Set-Cookie", "").split(";", 1)[0]
     finally:
         connection.close()
-    return ({"Cookie": cookie} if cookie.startswith(f"{SESSION_COOKIE}=") else {}), body
+    return ({"Cookie": cookie} if cookie.startswith(f"{SESSION_COOKIE}=") else {}), text
+
+
+def _get(server: Server, path: str, headers: Headers | None = None) -> tuple[Headers, str]:
+    """GET a path; the session cookie (when one is set) and the body."""
+    return _request(server, "GET", path, headers or {})
+
+
+def _post(server: Server, path: str, data: Mapping[str, str], headers: Headers) -> dict[str, str]:
+    """POST a JSON body; the JSON answer."""
+    headers = {"Content-Type": "application/json", **headers}
+    _, body = _request(server, "POST", path, headers, json.dumps(data))
+    answer: dict[str, str] = json.loads(body)
+    return answer
 
 
 def no_credentials(server: Server) -> Headers:
@@ -257,6 +286,32 @@ def session_token(server: Server) -> Headers:
     cookie, body = _get(server, "/api/public")
     token = re.search(r'"token":\s*"([^"]+)"', body).group(1)  # type: ignore[union-attr]
     return {"Authorization": f"Bearer {token}", **cookie}
+
+
+def user_access_token(server: Server) -> Headers:
+    """The access token of a login of the benchmark's user (POST /api/auth/login)."""
+    login = {"username": BENCH_USER, "password": BENCH_PASSWORD}
+    token = _post(server, "/api/auth/login", login, {})["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def api_key(server: Server) -> Headers:
+    """A new stored API key of the benchmark's user, created with the user's access token."""
+    created = _post(server, "/api/auth/api-keys", {"name": "bench"}, user_access_token(server))
+    return {"X-Api-Key": created["key"]}
+
+
+def external_token(server: Server) -> Headers:
+    """A token of the local HS256 issuer of bench/settings.py, valid for a few hours."""
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": ISSUER_AUDIENCE,
+        "sub": BENCH_USER,
+        "iat": now,
+        "exp": now + EXTERNAL_TOKEN_SECONDS,
+    }
+    return {"Authorization": f"Bearer {jwt.encode(claims, ISSUER_KEY, algorithm='HS256')}"}
 
 
 # Routes ------------------------------------------------------------------------------------
@@ -281,9 +336,11 @@ ROUTES = (
     Route("/api/public (issues a token)", "/api/public", APP, session_cookie),
     Route("/api/restricted (session token)", "/api/restricted", APP, session_token),
     Route("/api/restricted, access log + metrics off", "/api/restricted", APP_LEAN, session_token),
+    Route("/api/restricted (user access token)", "/api/restricted", APP, user_access_token),
+    Route("/api/restricted (API key)", "/api/restricted", APP, api_key),
+    Route("/api/restricted (external HS256 token)", "/api/restricted", APP, external_token),
     # Each new kind of credential is one entry here, with a function like session_token that
-    # obtains that credential from the running server: a user access token (log in), an API
-    # key (create one), a token of an external issuer (a local issuer's key in the settings).
+    # obtains that credential from the running server.
 )
 
 
@@ -292,6 +349,22 @@ def server_settings(name: str, instance: Path) -> tuple[str, Headers]:
     if name == BARE:
         return BARE_APP, {"INSTANCE_PATH": str(instance)}
     return "api:create_app()", app_settings(instance, batteries=name == APP)
+
+
+def prepare_database(env: Headers) -> None:
+    """As a deployment does before it starts: the tables (migrations), then one user."""
+    full_env = {**os.environ, **env}
+
+    def flask(*arguments: str, stdin: str | None = None) -> None:
+        command = [sys.executable, "-m", "flask", "--app", "api", *arguments]
+        done = subprocess.run(
+            command, cwd=REPO_ROOT, env=full_env, input=stdin, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"flask {' '.join(arguments)} failed:\n{done.stderr}")
+
+    flask("db", "upgrade")
+    flask("users", "create", BENCH_USER, "--password-stdin", stdin=BENCH_PASSWORD + "\n")
 
 
 # Machine and pinning -----------------------------------------------------------------------
@@ -423,6 +496,8 @@ def servers_for(names: set[str], tmp: Path, cores: Cores) -> Iterator[dict[str, 
         started: dict[str, Server] = {}
         for index, name in enumerate(sorted(names)):
             app, env = server_settings(name, tmp / f"instance-{index}")
+            if name != BARE:
+                prepare_database(env)
             with pinned(cores.server):
                 started[name] = stack.enter_context(
                     gunicorn(env, tmp / f"gunicorn-{index}.log", workers=1, app=app)

@@ -1,7 +1,12 @@
-"""The settings the benchmarks run the app with: production, Redis sessions on DB 15."""
+"""The settings the benchmarks run the app with: production, Redis sessions on DB 15.
+
+Besides its own tokens, the app accepts the tokens of one local HS256 issuer, and its database
+holds one user; the issuer's key and the user's password are new in every benchmark process.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -10,6 +15,14 @@ from pathlib import Path
 REDIS_URL = "redis://127.0.0.1:6379/15"
 # One secret per benchmark process: tokens from one run are useless in the next.
 SECRET_KEY = secrets.token_urlsafe(48)
+# The user whose access tokens and API key are measured (the password is never shown).
+BENCH_USER = "bench"
+BENCH_PASSWORD = secrets.token_urlsafe(32)
+# A third-party issuer signing with a shared key: no key set to fetch, so no network.
+ISSUER = "bench-issuer"
+ISSUER_AUDIENCE = "bench-api"
+ISSUER_KEY_ENV = "BENCH_ISSUER_KEY"
+ISSUER_KEY = secrets.token_urlsafe(48)
 
 
 def bench_redis_url() -> str:
@@ -36,4 +49,8 @@ def app_settings(instance: Path, batteries: bool = True) -> dict[str, str]:
         "ACCESS_LOG": "1" if batteries else "0",
         "METRICS_ENABLED": "1" if batteries else "0",
         "METRICS_TOKEN": secrets.token_urlsafe(16),
+        "TOKEN_ISSUERS": json.dumps(
+            [{"issuer": ISSUER, "audience": ISSUER_AUDIENCE, "hs_key_env": ISSUER_KEY_ENV}]
+        ),
+        ISSUER_KEY_ENV: ISSUER_KEY,
     }
