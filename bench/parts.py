@@ -43,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.settings import app_settings, bench_redis_url
+from bench.settings import ISSUER_KEY, ISSUER_KEY_ENV, app_settings, bench_redis_url
 
 Environ = dict[str, Any]
 Config = Callable[[], contextlib.AbstractContextManager[object]]
@@ -291,6 +291,8 @@ def build() -> Subject:
 
     settings = app_settings(Path(tempfile.mkdtemp(prefix="bench-instance-")))
     settings["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    # The benchmark's external issuer reads its shared key from the process environment.
+    os.environ[ISSUER_KEY_ENV] = ISSUER_KEY
     app = create_app(settings)
     writer = app.extensions.get("access_writer")
     if writer is not None:

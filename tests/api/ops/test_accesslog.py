@@ -408,7 +408,7 @@ def test_lean_writer_flushes_in_the_background() -> None:
     from api.ops.logs import AccessLineWriter
 
     stream = io.StringIO()
-    writer = AccessLineWriter(stream, "text", interval=0.05)
+    writer = AccessLineWriter(stream, "text", interval=60, idle_seconds=0.05)
     writer.write(logging.INFO, dict.fromkeys(
         ("remote_ip", "method", "path", "route", "status", "uid", "user", "request_id",
          "user_agent"), "-"
@@ -417,6 +417,29 @@ def test_lean_writer_flushes_in_the_background() -> None:
     while not stream.getvalue() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert stream.getvalue().count("\n") == 1
+
+
+def test_lean_writer_under_load_is_written_by_the_requests_in_batches() -> None:
+    from api.ops.logs import AccessLineWriter
+
+    stream = io.StringIO()
+    # The background flusher never runs in this test: the requests write their lines.
+    writer = AccessLineWriter(stream, "text", interval=0.2, idle_seconds=3600)
+    line = dict.fromkeys(
+        ("remote_ip", "method", "path", "route", "status", "uid", "user", "request_id",
+         "user_agent"), "-"
+    ) | {"duration_ms": 0.5}  # fmt: skip
+    for _ in range(AccessLineWriter.BATCH - 1):
+        writer.write(logging.INFO, line, created=100.0)
+    assert stream.getvalue() == ""  # one batch, one write
+    writer.write(logging.INFO, line, created=100.0)
+    assert stream.getvalue().count("\n") == AccessLineWriter.BATCH
+    # A line more than `interval` younger than the oldest queued one writes the batch too.
+    writer.write(logging.INFO, line, created=200.0)
+    writer.write(logging.INFO, line, created=200.1)
+    assert stream.getvalue().count("\n") == AccessLineWriter.BATCH
+    writer.write(logging.INFO, line, created=200.3)
+    assert stream.getvalue().count("\n") == AccessLineWriter.BATCH + 3
 
 
 def test_lean_writer_makes_lazy_fields_off_the_request() -> None:
@@ -459,7 +482,7 @@ def test_lean_writer_in_a_forked_child_starts_empty_with_its_own_flusher() -> No
 
     read_end, write_end = os.pipe()
     stream = os.fdopen(write_end, "w")
-    writer = AccessLineWriter(stream, "text", interval=0.05)
+    writer = AccessLineWriter(stream, "text", interval=60, idle_seconds=0.05)
     writer.write(logging.INFO, fields("parent-line"))  # queued; the parent's flusher runs
     child = os.fork()
     if child == 0:  # pragma: no cover (the child reports through the pipe and its exit code)
