@@ -6,10 +6,10 @@ import base64
 import json
 
 import pytest
-from jwcrypto import jwe
+from jwcrypto import jwe, jwk, jws
 
 from auth.errors import AuthError
-from auth.tokens import JWE_HEADER, TokenCodec, derive_key
+from auth.tokens import JWE_HEADER, JWS_HEADER, TokenCodec, derive_key
 
 SECRET = "unit-test-secret-that-is-long-enough-0123456789"
 NOW = 1_800_000_000.0
@@ -166,3 +166,41 @@ def test_cached_verification_still_checks_time(codec: TokenCodec, clock: Clock) 
     clock.now = NOW + 10_000
     with pytest.raises(AuthError):
         codec.verify(token)
+
+
+def _keys() -> tuple[jwk.JWK, jwk.JWK]:
+    """The encryption and signing keys a codec with SECRET uses, as JWKs."""
+    return tuple(  # type: ignore[return-value]
+        jwk.JWK(
+            kty="oct", k=base64.urlsafe_b64encode(derive_key(SECRET, purpose)).decode().rstrip("=")
+        )
+        for purpose in ("token-encryption", "token-signing")
+    )
+
+
+def test_issued_tokens_open_with_jwcrypto_alone(codec: TokenCodec) -> None:
+    # The codec assembles the compact form itself; jwcrypto's own JWE and JWS must read it.
+    encryption_key, signing_key = _keys()
+    token = codec.issue("u" * 32, ["reports"])
+    encrypted = jwe.JWE()
+    encrypted.deserialize(token, key=encryption_key)
+    assert encrypted.jose_header == JWE_HEADER
+    signed = jws.JWS()
+    signed.deserialize(encrypted.payload.decode(), key=signing_key)
+    assert signed.jose_header == JWS_HEADER
+    claims = json.loads(signed.payload)
+    assert claims["uid"] == "u" * 32 and claims["permissions"] == ["reports"]
+    assert claims["iss"] == "tests" and claims["exp"] == claims["iat"] + 900
+
+
+def test_tokens_sealed_by_jwcrypto_objects_verify(codec: TokenCodec) -> None:
+    # And the other way round: a token built with jwcrypto's JWS and JWE objects is accepted.
+    encryption_key, signing_key = _keys()
+    payload = {"iss": "tests", "jti": "j1", "iat": int(NOW), "nbf": int(NOW),
+               "exp": int(NOW) + 60, "typ": "session", "uid": "v" * 32, "permissions": []}  # fmt: skip
+    signed = jws.JWS(json.dumps(payload).encode())
+    signed.add_signature(signing_key, alg="HS256", protected=JWS_HEADER)
+    encrypted = jwe.JWE(signed.serialize(compact=True).encode(), protected=JWE_HEADER)
+    encrypted.add_recipient(encryption_key)
+    claims = codec.verify(encrypted.serialize(compact=True))
+    assert claims.uid == "v" * 32 and claims.jti == "j1"
