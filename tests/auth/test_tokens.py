@@ -196,8 +196,9 @@ def test_issued_tokens_open_with_jwcrypto_alone(codec: TokenCodec) -> None:
 def test_tokens_sealed_by_jwcrypto_objects_verify(codec: TokenCodec) -> None:
     # And the other way round: a token built with jwcrypto's JWS and JWE objects is accepted.
     encryption_key, signing_key = _keys()
-    payload = {"iss": "tests", "jti": "j1", "iat": int(NOW), "nbf": int(NOW),
-               "exp": int(NOW) + 60, "typ": "session", "uid": "v" * 32, "permissions": []}  # fmt: skip
+    now = int(NOW)
+    payload = {"iss": "tests", "jti": "j1", "iat": now, "nbf": now, "exp": now + 60,
+               "typ": "session", "uid": "v" * 32, "permissions": []}  # fmt: skip
     signed = jws.JWS(json.dumps(payload).encode())
     signed.add_signature(signing_key, alg="HS256", protected=JWS_HEADER)
     encrypted = jwe.JWE(signed.serialize(compact=True).encode(), protected=JWE_HEADER)
