@@ -31,7 +31,9 @@ _JWS_PROTECTED = base64url_encode(json_encode(JWS_HEADER))
 # Compact JWE: five base64url parts; the encrypted key is never empty with A256KW.
 COMPACT_JWE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){4}")
 MAX_TOKEN_LENGTH = 4096
-VERIFIED_CACHE_SIZE = 4096
+# As many as the session cache holds (api/session_cache.py): with fewer, round-robin traffic over
+# more live tokens than the cache holds would decrypt every token on every request.
+VERIFIED_CACHE_SIZE = 10_000
 KDF_SALT = b"flask-jwe-api token keys v1"
 
 
