@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy_utils import database_exists
 
@@ -125,3 +126,19 @@ def test_conn_without_testing_is_refused(tmp_path: Path) -> None:
     app = sql_app(new_database_url(DBType.SQLITE, str(tmp_path)), tmp_path)
     with app.app_context(), pytest.raises(ValueError, match="only with testing=True"):
         db_drop_all(conn="sqlite:///other.db")
+
+
+def test_each_app_context_ends_its_session(make_app: Callable[..., Flask]) -> None:
+    # The end-of-context teardown closes the session a request made, and does nothing when
+    # the request made none (it skips the lookups then, not the closing).
+    app = make_app()
+    client = app.test_client()
+    registry = db.session.registry.registry  # type: ignore[attr-defined]
+    assert client.get("/").status_code == 200
+    assert registry == {}
+    with app.app_context():
+        db.session.execute(text("SELECT 1"))
+        session = db.session()
+        assert registry
+    assert registry == {}
+    assert not session.in_transaction()
