@@ -136,6 +136,12 @@ def operation(
             content_type=content_type,
         )
 
+        if body is None and query is None:
+            # Nothing to parse: the view itself carries the declaration, and a request pays
+            # for no extra call.
+            view.operation = declared  # type: ignore[attr-defined]
+            return view
+
         @functools.wraps(view)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             if body is not None:
