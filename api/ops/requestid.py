@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import os
+import random
 import re
-import secrets
 from typing import Any
 
 from flask import Flask, request
@@ -18,23 +17,25 @@ SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
 class _NewIds:
-    """Fresh ids: 16 random hex digits drawn once per process, then a 16-digit counter.
+    """Fresh ids: 128 bits from a generator of this process, seeded from ``os.urandom``.
 
-    Unique across processes and restarts (the prefix is drawn again after a fork) without a
-    system call per request; an id names a request in logs and error bodies, it is not a secret.
+    No system call per request, and no counter that would tell a client how many requests a
+    worker served; the generator is seeded again after a fork, so workers never share a
+    sequence. An id names a request in logs and error bodies; it is not a secret (nothing
+    else draws from this generator).
     """
 
     def __init__(self) -> None:
+        self._random = random.Random()  # noqa: S311 (ids, not secrets: see above)
         self.reset()
         os.register_at_fork(after_in_child=self.reset)
 
     def reset(self) -> None:
-        """A new prefix and counter (at start and in a forked child)."""
-        self._prefix = secrets.token_hex(8)
-        self._counter = itertools.count()
+        """A new seed (at start and in a forked child)."""
+        self._random.seed(os.urandom(32))
 
     def __call__(self) -> str:
-        return f"{self._prefix}{next(self._counter):016x}"
+        return f"{self._random.getrandbits(128):032x}"
 
 
 new_request_id = _NewIds()
