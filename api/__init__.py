@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +53,10 @@ class ApiRequest(FlaskRequest):
 class ApiFlask(Flask):
     """Flask, with the sync wrapper of each hook and view looked up once, not per request."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync_functions: dict[Callable[..., Any], Callable[..., Any]] = {}
+
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Flask's answer for ``func``, remembered (Flask asks for every hook on every request).
 
@@ -67,10 +70,6 @@ class ApiFlask(Flask):
             if len(self._sync_functions) < ENSURE_SYNC_CACHE:
                 self._sync_functions[func] = known
         return known
-
-    @cached_property
-    def _sync_functions(self) -> dict[Callable[..., Any], Callable[..., Any]]:
-        return {}
 
 
 def create_app(

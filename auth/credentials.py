@@ -82,9 +82,9 @@ def authenticate(kinds: frozenset[str] = ALL_KINDS) -> Principal:
     An ``X-Api-Key`` header is used when the route accepts API keys; otherwise the
     ``Authorization`` header. No usable credential is a 401, as is a bad one.
     """
-    # Every protected request runs this: the headers are read from the WSGI environ (as
-    # ``request.headers`` reads them) and each context proxy is resolved once.
-    state: AuthState = current_app._get_current_object().extensions[EXTENSION]  # type: ignore[attr-defined]
+    # Every protected request runs this: the headers are read from the WSGI environ, as
+    # ``request.headers`` reads them, without building its view of them.
+    state = auth_state()
     environ = request.environ
     api_key = environ.get("HTTP_X_API_KEY")
     authorization = environ.get("HTTP_AUTHORIZATION")

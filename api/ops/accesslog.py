@@ -294,9 +294,7 @@ def init_app(app: Flask) -> Step | None:
 
     def log_request(environ: dict[str, Any], status: int, headers: Headers) -> None:
         req: Request = request._get_current_object()  # type: ignore[attr-defined]
-        # The blueprint, as request.blueprint names it, without its two property lookups.
-        rule = req.url_rule
-        quiet = rule is not None and rule.endpoint.rpartition(".")[0] == QUIET_BLUEPRINT
+        quiet = req.blueprint == QUIET_BLUEPRINT
         level = logging.DEBUG if quiet else logging.INFO
         emit = log_lines and access_logger.isEnabledFor(level)
         store = sink is not None and not quiet

@@ -78,7 +78,20 @@ class Base(DeclarativeBase):
     )
 
 
-db = SQLAlchemy(model_class=Base)
+class _SQLAlchemy(SQLAlchemy):
+    """Flask-SQLAlchemy, whose end-of-context teardown returns at once when no session exists.
+
+    Every app context ends with ``session.remove()``, also on the many requests that never
+    touch SQL; there it still looked up the context's scope twice. The scoped session's
+    registry is empty when no session was made, and then there is nothing to close.
+    """
+
+    def _teardown_session(self, exc: BaseException | None) -> None:
+        if getattr(self.session.registry, "registry", True):  # ScopedRegistry: {scope: session}
+            self.session.remove()
+
+
+db = _SQLAlchemy(model_class=Base)
 migrate = Migrate()
 
 
@@ -140,7 +153,6 @@ def setup_sql_db(
     import database.sql.models  # noqa: F401 (registers the models' tables in db.metadata)
 
     db.init_app(app)
-    _lighter_teardown(app)
     with app.app_context():
         for bound in db.engines.values():
             event.listen(bound, "handle_error", _missing_database_check(connect_timeout))
@@ -150,24 +162,6 @@ def setup_sql_db(
     app.extensions[EXTENSION] = kind
     logger.info("SQL database: %s", describe(url))
     return db
-
-
-def _lighter_teardown(app: Flask) -> None:
-    """Flask-SQLAlchemy's end-of-context ``session.remove()``, skipped when no session exists.
-
-    Every app context ends with it, also on the many requests that never touch SQL; there it
-    still looked up the context's scope twice. The scoped session's registry is empty when
-    no session was made, and then there is nothing to close.
-    """
-    funcs = app.teardown_appcontext_funcs
-    index = next(i for i, func in enumerate(funcs) if func == db._teardown_session)
-    registry = db.session.registry
-
-    def remove_session(exc: BaseException | None) -> None:
-        if getattr(registry, "registry", True):  # ScopedRegistry: {scope id: session}
-            db.session.remove()
-
-    funcs[index] = remove_session
 
 
 def _missing_database_check(connect_timeout: int) -> Callable[[ExceptionContext], None]:
