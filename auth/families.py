@@ -22,7 +22,6 @@ import hmac
 import logging
 import re
 import secrets
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from auth.tracked_cache import TrackedCache, redis_client, tracked_cache
 from database.errors import NotFoundError, UnavailableError
 from database.sql.identity import RefreshFamily, User
 from database.sql.locks import scoped_lock_name, try_database_lock
+from database.sql.models import new_uuid
 from database.sql.types import aware_utc_now
 
 __all__ = [
@@ -167,7 +167,7 @@ def _new_family(
 ) -> RefreshFamily:
     """Store a new login of ``user`` whose refresh secret is ``secret``."""
     return RefreshFamily(
-        id=str(uuid.uuid4()),
+        id=new_uuid(),
         user_id=user.id,
         generation=0,
         token_hash=_hash(secret),

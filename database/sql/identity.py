@@ -6,7 +6,8 @@ scopes) are in ``auth/`` services, shared by the API, the CLI and the admin page
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Self
 
@@ -167,15 +168,22 @@ class User(Identifier, ModelBase, db.Model):  # type: ignore[name-defined]
             return {row.id: row.username for row in rows}
 
 
-def _execute_committed(statement: Update) -> int:
-    """Run one UPDATE in its own commit; return how many rows it changed."""
+@contextmanager
+def _committed() -> Iterator[None]:
+    """Commit what the block did, or roll it back if it raised (errors translated)."""
     with translated_errors():
         try:
-            result: CursorResult[Any] = db.session.execute(statement)  # type: ignore[assignment]
+            yield
             db.session.commit()
         except Exception:
             db.session.rollback()
             raise
+
+
+def _execute_committed(statement: Update) -> int:
+    """Run one UPDATE in its own commit; return how many rows it changed."""
+    with _committed():
+        result: CursorResult[Any] = db.session.execute(statement)  # type: ignore[assignment]
     return int(result.rowcount)
 
 
@@ -291,20 +299,15 @@ class RefreshFamily(ModelBase, db.Model):  # type: ignore[name-defined]
             conditions.append(cls.id != keep)
         if family_id is None and user_id is None:
             raise ValueError("RefreshFamily.revoke needs a family_id or a user_id.")
-        with translated_errors():
-            try:
-                ids = list(db.session.scalars(select(cls.id).where(*conditions)))
-                if ids:
-                    db.session.execute(
-                        update(cls)
-                        .where(cls.id.in_(ids), cls.revoked_at.is_(None))
-                        .values(revoked_at=aware_utc_now(), revoked_reason=reason[:40])
-                        .execution_options(synchronize_session=False)
-                    )
-                db.session.commit()
-            except Exception:
-                db.session.rollback()
-                raise
+        with _committed():
+            ids = list(db.session.scalars(select(cls.id).where(*conditions)))
+            if ids:
+                db.session.execute(
+                    update(cls)
+                    .where(cls.id.in_(ids), cls.revoked_at.is_(None))
+                    .values(revoked_at=aware_utc_now(), revoked_reason=reason[:40])
+                    .execution_options(synchronize_session=False)
+                )
         return ids
 
     @classmethod
@@ -326,21 +329,14 @@ class RefreshFamily(ModelBase, db.Model):  # type: ignore[name-defined]
         finished = or_(
             cls.revoked_at < before, cls.expires_at < before, cls.absolute_expires_at < before
         )
-        with translated_errors():
-            try:
-                ids = list(db.session.scalars(select(cls.id).where(finished).limit(batch_size)))
-                deleted = 0
-                if ids:
-                    result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
-                        delete(cls)
-                        .where(cls.id.in_(ids))
-                        .execution_options(synchronize_session=False)
-                    )
-                    deleted = result.rowcount
-                db.session.commit()
-            except Exception:
-                db.session.rollback()
-                raise
+        deleted = 0
+        with _committed():
+            ids = list(db.session.scalars(select(cls.id).where(finished).limit(batch_size)))
+            if ids:
+                result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
+                    delete(cls).where(cls.id.in_(ids)).execution_options(synchronize_session=False)
+                )
+                deleted = result.rowcount
         return deleted
 
 

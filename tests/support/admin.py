@@ -30,10 +30,8 @@ def submit(
 
 def admin_login(client: FlaskClient, username: str, password: str = PASSWORD) -> TestResponse:
     """Log in through the admin login form (the response is not followed)."""
-    token = csrf_token(client)
-    return client.post(
-        "/admin/login", data={"username": username, "password": password, "csrf_token": token}
-    )
+    form = {"username": username, "password": password}
+    return submit(client, "/admin/login", form, page="/admin/login")
 
 
 def text(response: TestResponse) -> str:
