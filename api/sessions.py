@@ -154,6 +154,7 @@ def _redis_sessions(app: Flask) -> SessionInterface:
     from flask_session.redis import RedisSessionInterface
 
     from api.session_cache import SessionCache
+    from auth.tracked_cache import redis_client
 
     class RedisSessions(lean(RedisSessionInterface)):  # type: ignore[misc]
         """Flask-Session's Redis store, read through ``SessionCache``, errors answered as 503."""
@@ -162,12 +163,14 @@ def _redis_sessions(app: Flask) -> SessionInterface:
             cached = cache.get(store_id)
             if cached is not None:
                 return cached
+            # Absent sessions are not cached: made-up ids would push out real ones.
+            stamp = cache.stamp()
             try:
                 data = super()._retrieve_session_data(store_id)
             except redis.RedisError as exc:
                 raise ServiceUnavailable(STORE_DOWN) from exc
             if data is not None:
-                cache.put(store_id, data)
+                cache.put(store_id, data, stamp)
             return data
 
         def _upsert_session(self, lifetime, session, store_id: str) -> None:
@@ -184,9 +187,8 @@ def _redis_sessions(app: Flask) -> SessionInterface:
             except redis.RedisError as exc:
                 raise ServiceUnavailable(STORE_DOWN) from exc
 
-    client = redis.Redis.from_url(
-        app.config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2
-    )
+    client = redis_client(app)
+    assert client is not None  # the settings refuse SESSION_TYPE=redis without REDIS_URL
     interface = RedisSessions(app, client=client, key_prefix=KEY_PREFIX)
     cache = SessionCache(client, KEY_PREFIX)
     app.extensions["session_redis"] = client

@@ -30,7 +30,7 @@ from auth.credentials import auth_state
 from auth.errors import API_KEY_INVALID, AuthError
 from auth.principal import API_KEY, Principal
 from auth.tokens import derive_key
-from auth.tracked_cache import TrackedCache, tracked_cache
+from auth.tracked_cache import TrackedCache, cached, tracked_cache
 from database.errors import ConflictError, NotFoundError
 from database.sql.identity import ApiKey, User, join_scopes
 from database.sql.types import aware_utc_now
@@ -154,17 +154,13 @@ class ApiKeys:
 
     def _known(self, key_id: str) -> _KnownKey:
         """The cached view of a key, else read from the database (and cached)."""
-        cache = self._cache
-        if cache is not None:
-            cached = cache.get(key_id)
-            if cached is not None:
-                return cached
-            stamp = cache.stamp()
-        record = ApiKey.lookup(key_id)
-        known = _UNKNOWN if record is None else self._snapshot(record)
-        if cache is not None:
-            cache.put(key_id, known, stamp)
+        known: _KnownKey = cached(self._cache, key_id, lambda: self._read(key_id))
         return known
+
+    def _read(self, key_id: str) -> _KnownKey:
+        """The view of a key from the database (``_UNKNOWN`` when no key has this id)."""
+        record = ApiKey.lookup(key_id)
+        return _UNKNOWN if record is None else self._snapshot(record)
 
     def _snapshot(self, record: ApiKey) -> _KnownKey:
         """What a request needs to know about a key, with the owner's cap applied."""

@@ -12,12 +12,11 @@ from __future__ import annotations
 import redis
 
 from auth.errors import TOKEN_REVOKED, AuthError, AuthUnavailableError
-from auth.tracked_cache import TrackedCache
+from auth.tracked_cache import TrackedCache, cached
 
 __all__ = ["KEY_PREFIX", "DenyList"]
 
 KEY_PREFIX = "issuers:deny:"
-_UNKNOWN = object()
 DENY_LIST_DOWN = "The token deny-list cannot be read right now; try again shortly."
 
 
@@ -48,20 +47,15 @@ class DenyList:
 
     def _lookup(self, key: str) -> str:
         """The entry's value ("" when absent), from the cache when it is known to be current."""
-        stamp = None
-        if self._cache is not None:
-            cached = self._cache.get(key, _UNKNOWN)
-            if cached is not _UNKNOWN:
-                return str(cached)
-            stamp = self._cache.stamp()
+        return str(cached(self._cache, key, lambda: self._read(key)))
+
+    def _read(self, key: str) -> str:
+        """The entry's value in Redis ("" when absent)."""
         try:
             raw = self._client.get(KEY_PREFIX + key)
         except redis.RedisError as exc:
             raise AuthUnavailableError(DENY_LIST_DOWN) from exc
-        value = raw.decode() if isinstance(raw, bytes) else ""
-        if self._cache is not None:
-            self._cache.put(key, value, stamp)
-        return value
+        return raw.decode() if isinstance(raw, bytes) else ""
 
 
 def _jti_key(issuer: str, jti: str) -> str:

@@ -40,7 +40,7 @@ from auth.errors import (
     AuthError,
 )
 from auth.tokens import AccessClaims
-from auth.tracked_cache import TrackedCache, redis_client, tracked_cache
+from auth.tracked_cache import TrackedCache, cached, redis_client, tracked_cache
 from database.errors import NotFoundError, UnavailableError
 from database.sql.identity import RefreshFamily, User
 from database.sql.locks import scoped_lock_name, try_database_lock
@@ -117,15 +117,7 @@ def _family_check(cache: TrackedCache | None) -> Callable[[AccessClaims], None]:
     """The check for one app: from the cache when it can answer, else from the database."""
 
     def check(claims: AccessClaims) -> None:
-        if cache is None:
-            alive = RefreshFamily.is_alive(claims.fam)
-        else:
-            alive = cache.get(claims.fam)
-            if alive is None:
-                stamp = cache.stamp()
-                alive = RefreshFamily.is_alive(claims.fam)
-                cache.put(claims.fam, alive, stamp)
-        if not alive:
+        if not cached(cache, claims.fam, lambda: RefreshFamily.is_alive(claims.fam)):
             raise AuthError(TOKEN_REVOKED)
 
     return check

@@ -24,6 +24,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -88,6 +89,23 @@ class TrackedCache:
                     return self._copy(entry[1])
             self.misses += 1
             return default
+
+    def get_or_load(self, key: str, load: Callable[[], Any]) -> Any:
+        """The cached value, else ``load()``'s answer, kept unless an invalidation came meanwhile.
+
+        The stamp is taken with the miss, before the source is read (see the class).
+        """
+        with self._lock:
+            if self._sync():
+                entry = self._entries.get(key)
+                if entry is not None and entry[0] > time.monotonic():
+                    self.hits += 1
+                    return self._copy(entry[1])
+            self.misses += 1
+            stamp = self._generation
+        value = load()
+        self.put(key, value, stamp)
+        return value
 
     def stamp(self) -> int:
         """Take this before reading the source after a miss; give it to ``put``."""
@@ -235,6 +253,11 @@ def redis_client(app: Flask) -> redis.Redis | None:
         client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         app.extensions[REDIS_EXTENSION] = client
     return client
+
+
+def cached(cache: TrackedCache | None, key: str, load: Callable[[], Any]) -> Any:
+    """``cache.get_or_load(key, load)``, or ``load()`` when there is no cache (no Redis)."""
+    return load() if cache is None else cache.get_or_load(key, load)
 
 
 def tracked_cache(app: Flask, key_prefix: str, **options: Any) -> TrackedCache | None:
