@@ -32,17 +32,19 @@ def conditional(response: Response, data: object) -> Response:
     return response
 
 
-def check_if_match(current: object) -> str:
-    """Refuse (412) a write whose ``If-Match`` names another version; return the current ETag.
+def check_if_match(current: object) -> None:
+    """Refuse (412) a write whose ``If-Match`` names another version of ``current``.
 
-    Without ``If-Match`` the write goes ahead (clients opt in); ``If-Match: *`` only needs
-    the resource to exist, which the caller has already checked.
+    Without ``If-Match`` the write goes ahead (clients opt in) and nothing is computed;
+    ``If-Match: *`` only needs the resource to exist, which the caller has already checked.
     """
-    etag = representation_etag(current)
     condition = request.if_match
-    if condition and not condition.is_strong(etag) and not condition.star_tag:
+    if (
+        condition
+        and not condition.star_tag
+        and not condition.is_strong(representation_etag(current))
+    ):
         raise PreconditionFailed(STALE)
-    return etag
 
 
 def tagged(response: Response, data: object) -> Response:

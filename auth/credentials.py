@@ -26,14 +26,23 @@ from auth.errors import (
     WRONG_SCHEME,
     AuthError,
 )
-from auth.principal import API_KEY, EXTERNAL, KINDS, SESSION, USER, Principal, freeze
+from auth.principal import (
+    API_KEY,
+    CREDENTIAL_KINDS,
+    EXTERNAL,
+    KINDS,
+    SESSION,
+    TOKEN,
+    USER,
+    Principal,
+    freeze,
+)
 from auth.tokens import VERIFIED_CACHE_SIZE, AccessClaims, TokenClaims, TokenCodec
 
 EXTENSION = "auth"
 SESSION_UID = "uid"
-API_KEY_HEADER = "X-Api-Key"
 ALL_KINDS = frozenset(KINDS)
-TOKEN_KINDS = frozenset({SESSION, USER, EXTERNAL})
+TOKEN_KINDS = CREDENTIAL_KINDS[TOKEN]
 
 FamilyCheck = Callable[[AccessClaims], None]
 CredentialReader = Callable[[str], Principal]
@@ -120,28 +129,29 @@ def _token_principal(state: AuthState, token: str, kinds: frozenset[str]) -> Pri
     if isinstance(claims, TokenClaims):
         if SESSION not in kinds:
             raise AuthError(CREDENTIAL_NOT_ACCEPTED)
-        return _session_principal(state, claims)
-    if USER not in kinds:
-        raise AuthError(CREDENTIAL_NOT_ACCEPTED)
-    return _user_principal(state, claims)
+        _check_session_binding(claims)
+        principal = session_principal(claims)
+    else:
+        if USER not in kinds:
+            raise AuthError(CREDENTIAL_NOT_ACCEPTED)
+        _check_family(state, claims)
+        principal = user_principal(claims)
+    g.token_claims = claims
+    return principal
 
 
-def _session_principal(state: AuthState, claims: TokenClaims) -> Principal:
+def _check_session_binding(claims: TokenClaims) -> None:
     """A session token is good only with the cookie of the live session it names."""
     uid = session.get(SESSION_UID)
     if not isinstance(uid, str) or not hmac.compare_digest(uid, claims.uid):
         raise AuthError(SESSION_INVALID)
-    g.token_claims = claims
-    return session_principal(claims)
 
 
-def _user_principal(state: AuthState, claims: AccessClaims) -> Principal:
+def _check_family(state: AuthState, claims: AccessClaims) -> None:
     """An access token is good while its login family lives (logout revokes the family)."""
     if state.family_check is None:
         raise AuthError(INVALID_TOKEN)
     state.family_check(claims)
-    g.token_claims = claims
-    return user_principal(claims)
 
 
 # A verified token's claims always make the same Principal, so it is built once per token

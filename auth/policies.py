@@ -77,7 +77,7 @@ def rule(requirement: str) -> Callable[[Callable[[Principal], bool]], Rule]:
     _require_text(requirement, "requirement")
 
     def decorator(test: Callable[[Principal], bool]) -> Rule:
-        return Rule(requirement, lambda principal: None if test(principal) else requirement)
+        return _holds(requirement, test)
 
     return decorator
 
@@ -328,12 +328,9 @@ def build_requirement(
             "own functions with @rule('what it needs')."
         )
     rules: list[Rule] = []
-    scope_set = frozenset[str]()
     role_set = frozenset[str]()
     if scopes is not None:
-        scope_rule = scopes_present(scopes)
-        scope_set = _text_set(scopes, "scopes", split=True)
-        rules.append(scope_rule)
+        rules.append(scopes_present(scopes))
     if roles is not None:
         role_set = _text_set(roles, "roles", split=False)
         rules.append(roles_present(role_set))
@@ -349,8 +346,8 @@ def build_requirement(
     except ValueError as exc:
         raise ValueError(f"protected_route: {exc}") from None
     combined = rules[0] if len(rules) == 1 else and_(*rules) if rules else None
-    if combined is not None:
-        scope_set |= combined.scopes
+    # The scopes the rules name (scopes_present and and_ collect them), for the docs.
+    scope_set = combined.scopes if combined is not None else frozenset[str]()
     return AuthRequirement(kinds, scope_set, role_set, issuers, combined)
 
 

@@ -224,33 +224,31 @@ def _claims_from(payload: object, issuer: str) -> Claims:
     numbers = [payload.get(name) for name in ("iat", "nbf", "exp")]
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
         raise AuthError(INVALID_TOKEN)
+    _require_texts(payload, "jti")
+    common = {
+        "jti": payload["jti"],
+        "iss": issuer,
+        "iat": payload["iat"],
+        "nbf": payload["nbf"],
+        "exp": payload["exp"],
+    }
     kind = payload.get("typ")
     if kind == SESSION_TOKEN:
-        _require_texts(payload, "uid", "jti")
+        _require_texts(payload, "uid")
         return TokenClaims(
-            uid=payload["uid"],
-            jti=payload["jti"],
-            iss=issuer,
-            iat=payload["iat"],
-            nbf=payload["nbf"],
-            exp=payload["exp"],
-            permissions=_text_list(payload, "permissions"),
+            uid=payload["uid"], permissions=_text_list(payload, "permissions"), **common
         )
     if kind == ACCESS_TOKEN:
-        _require_texts(payload, "sub", "fam", "jti")
+        _require_texts(payload, "sub", "fam")
         if not isinstance(payload.get("name"), str):
             raise AuthError(INVALID_TOKEN)
         return AccessClaims(
             sub=payload["sub"],
             fam=payload["fam"],
             name=payload["name"],
-            jti=payload["jti"],
-            iss=issuer,
-            iat=payload["iat"],
-            nbf=payload["nbf"],
-            exp=payload["exp"],
             roles=_text_list(payload, "roles"),
             scopes=_text_list(payload, "scopes"),
+            **common,
         )
     raise AuthError(INVALID_TOKEN)
 

@@ -178,6 +178,8 @@ def parts(app: Any, environ: Environ) -> list[Part]:
             yield
 
     sql_teardown = [f for f in app.teardown_appcontext_funcs if "teardown_session" in f.__name__]
+    if not sql_teardown:  # else the part would compare the app with itself and report ~0
+        raise LookupError("the app has no Flask-SQLAlchemy teardown_session hook")
     return [
         Part("session: open and save, cookie parse aside", session(read_cookie=True)),
         Part("  of which liveness check (SessionCache.get)",

@@ -77,7 +77,7 @@ def _raw_fields(req: Request, status: int) -> tuple[Any, ...]:
         environ.get("REMOTE_ADDR"),
         req.method,
         # The redaction reads the parsed query string, which only the request has.
-        _logged_path(req) if req.query_string else req.path,
+        _logged_path(req),
         None if rule is None else rule.rule,
         status,
         elapsed_ms(environ),

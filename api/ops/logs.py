@@ -146,7 +146,7 @@ class AccessLineWriter:
                     "time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
                     "level": logging.getLevelName(level),
                     "logger": ACCESS_LOGGER,
-                    "pid": os.getpid(),
+                    "pid": self._pid,
                     **fields,
                 },
                 default=str,
@@ -166,6 +166,7 @@ class AccessLineWriter:
         self._flush_lock = threading.Lock()
         self._queued = []
         self._started = False
+        self._pid = os.getpid()
 
     def _start(self) -> None:
         """One flusher thread per process, started by the first line."""

@@ -118,7 +118,7 @@ def calling_user() -> User:
 
 def user_named(username: str) -> User:
     """A user by username, or 404."""
-    user = User.query.filter_by(username=username).one_or_none()
+    user = User.by_username(username)
     if user is None:
         raise NotFoundError(f"No user is named {username!r}; check the username.")
     return user

@@ -104,9 +104,8 @@ def spec() -> dict[str, object]:
 def require_docs_token() -> Response | None:
     """With DOCS_TOKEN set, these URLs need it (Bearer, or Basic with it as the password)."""
     token = str(current_app.config["DOCS_TOKEN"])
-    if not token or (
-        _presented_token() is not None and hmac.compare_digest(_presented_token() or "", token)
-    ):
+    presented = _presented_token()
+    if not token or (presented is not None and hmac.compare_digest(presented, token)):
         return None
     return error_response(
         401,
@@ -192,7 +191,8 @@ def canonical_document() -> dict[str, object]:
             INSTANCE_PATH=instance,
             DOCS_ENABLED="1",
         )
-        return build_spec(create_app(config))
+        document: dict[str, object] = create_app(config).extensions[EXTENSION]
+        return document
 
 
 def render(document: dict[str, object]) -> str:
@@ -207,7 +207,7 @@ openapi_cli = AppGroup("openapi", help="The OpenAPI document of this API.")
 @click.argument("path", default="openapi.json")
 def write_command(path: str) -> None:
     """Write the document to PATH (.json, or .yaml/.yml when PyYAML is installed)."""
-    document = build_spec(current_app)
+    document = current_app.extensions.get(EXTENSION) or build_spec(current_app)
     if path.endswith((".yaml", ".yml")):
         try:
             import yaml
