@@ -35,7 +35,6 @@ from auth.principal import (
     TOKEN,
     USER,
     Principal,
-    freeze,
 )
 from auth.tokens import VERIFIED_CACHE_SIZE, AccessClaims, TokenClaims, TokenCodec
 
@@ -156,7 +155,7 @@ def _check_family(state: AuthState, claims: AccessClaims) -> None:
 
 # A verified token's claims always make the same Principal, so it is built once per token
 # and process, like the verification itself (the checks above still run on every request);
-# its claims are read-only (``freeze``), as it is shared by every request with that token.
+# its claims are read-only (Principal freezes them), as every request with that token shares it.
 @lru_cache(maxsize=VERIFIED_CACHE_SIZE)
 def session_principal(claims: TokenClaims) -> Principal:
     """The Principal of a verified session token (after its session binding is checked)."""
@@ -164,17 +163,15 @@ def session_principal(claims: TokenClaims) -> Principal:
         kind=SESSION,
         subject=claims.uid,
         scopes=frozenset(claims.permissions),
-        claims=freeze(
-            {
-                "sub": claims.uid,
-                "uid": claims.uid,
-                "jti": claims.jti,
-                "iat": claims.iat,
-                "exp": claims.exp,
-                "permissions": list(claims.permissions),
-                "scopes": list(claims.permissions),
-            }
-        ),
+        claims={
+            "sub": claims.uid,
+            "uid": claims.uid,
+            "jti": claims.jti,
+            "iat": claims.iat,
+            "exp": claims.exp,
+            "permissions": list(claims.permissions),
+            "scopes": list(claims.permissions),
+        },
         issuer=claims.iss,
         credential_id=claims.uid,
     )
@@ -188,18 +185,16 @@ def user_principal(claims: AccessClaims) -> Principal:
         subject=claims.sub,
         roles=frozenset(claims.roles),
         scopes=frozenset(claims.scopes),
-        claims=freeze(
-            {
-                "sub": claims.sub,
-                "fam": claims.fam,
-                "name": claims.name,
-                "jti": claims.jti,
-                "iat": claims.iat,
-                "exp": claims.exp,
-                "roles": list(claims.roles),
-                "scopes": list(claims.scopes),
-            }
-        ),
+        claims={
+            "sub": claims.sub,
+            "fam": claims.fam,
+            "name": claims.name,
+            "jti": claims.jti,
+            "iat": claims.iat,
+            "exp": claims.exp,
+            "roles": list(claims.roles),
+            "scopes": list(claims.scopes),
+        },
         issuer=claims.iss,
         credential_id=claims.fam,
         name=claims.name,

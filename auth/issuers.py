@@ -26,7 +26,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from jwt.exceptions import PyJWTError
 
-from auth.claims import InvalidClaimsError, freeze, normalise
+from auth.claims import InvalidClaimsError, normalise
 from auth.credentials import auth_state
 from auth.denylist import KEY_PREFIX, DenyList
 from auth.errors import (
@@ -150,7 +150,7 @@ class ExternalTokens:
             roles=normalised.roles,
             scopes=normalised.scopes,
             # Cached and shared by requests: read-only all the way down.
-            claims=freeze(normalised.claims),
+            claims=normalised.claims,
             issuer=config.issuer,
             credential_id=jti or normalised.subject,
             name=normalised.name,

@@ -65,6 +65,10 @@ class Principal:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"Principal kind {self.kind!r} is not one of {', '.join(KINDS)}.")
+        # Principals are cached and shared by the requests of one credential: their claims
+        # are read-only, so no request can change them for the next.
+        if not isinstance(self.claims, MappingProxyType):
+            object.__setattr__(self, "claims", freeze(self.claims))
 
     def has_role(self, *roles: str) -> bool:
         """True when the principal holds any of ``roles``."""

@@ -243,3 +243,15 @@ def test_a_token_makes_one_read_only_principal_per_process(app_with_views: Flask
     first, again, third = app_with_views.config["SEEN_PRINCIPALS"]
     assert first is again
     assert third is not first and third.subject != first.subject
+
+
+def test_every_principal_has_read_only_claims() -> None:
+    # API keys' Principals are cached and shared too, like the tokens' ones.
+    from auth.principal import API_KEY, Principal
+
+    principal = Principal(kind=API_KEY, subject="key-1", claims={"scopes": ["a"], "k": {"x": 1}})
+    with pytest.raises(TypeError):
+        principal.claims["scopes"] = ["admin"]  # type: ignore[index]
+    with pytest.raises(TypeError):
+        principal.claims["k"]["x"] = 2  # type: ignore[index]
+    assert principal.claims["scopes"] == ("a",)
