@@ -234,9 +234,10 @@ def refresh(refresh_token: str) -> TokenPair:
         raise AuthError(INVALID_REFRESH_TOKEN)
     presented = _hash(secret)
     now = aware_utc_now()
-    if family.revoked_at is not None:
+    state = login_state(family, now)
+    if state == REVOKED:
         raise AuthError(TOKEN_REVOKED)
-    if family.expires_at <= now or family.absolute_expires_at <= now:
+    if state == EXPIRED:
         raise AuthError(REFRESH_TOKEN_EXPIRED)
     if hmac.compare_digest(presented, family.token_hash):
         user = _active_user(family)

@@ -48,7 +48,8 @@ class TrackedCache:
 
     A miss is answered from the source, then stored with the ``stamp()`` taken before the
     source was read: ``put`` ignores it if any invalidation arrived in between, so a value
-    read just before a concurrent revocation is never kept.
+    read just before a concurrent revocation is never kept. Values are stored and handed out
+    as they are, to every reader: keep immutable ones, or copy what you change.
     """
 
     def __init__(
@@ -86,7 +87,7 @@ class TrackedCache:
                 entry = self._entries.get(key)
                 if entry is not None and entry[0] > time.monotonic():
                     self.hits += 1
-                    return self._copy(entry[1])
+                    return entry[1]
             self.misses += 1
             return default
 
@@ -100,7 +101,7 @@ class TrackedCache:
                 entry = self._entries.get(key)
                 if entry is not None and entry[0] > time.monotonic():
                     self.hits += 1
-                    return self._copy(entry[1])
+                    return entry[1]
             self.misses += 1
             stamp = self._generation
         value = load()
@@ -123,7 +124,7 @@ class TrackedCache:
                 return
             if stamp is not None and stamp != self._generation:
                 return
-            self._entries[key] = (time.monotonic() + self._max_age, self._copy(value))
+            self._entries[key] = (time.monotonic() + self._max_age, value)
             self._entries.move_to_end(key)
             if len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
@@ -142,10 +143,6 @@ class TrackedCache:
         """
         self.evict(key)
         self._client.set(self._prefix + key, str(time.time()), ex=max(1, int(ttl_seconds)))
-
-    def _copy(self, value: Any) -> Any:
-        """What is stored and handed out; subclasses holding mutable values copy them."""
-        return value
 
     def _entry_key(self, redis_key: str) -> str:
         """The cache key an invalidated Redis key stands for: the key without the prefix."""

@@ -43,7 +43,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.settings import ISSUER_KEY, ISSUER_KEY_ENV, app_settings, bench_redis_url
+from bench.settings import (
+    ISSUER_KEY,
+    ISSUER_KEY_ENV,
+    app_settings,
+    delete_sessions,
+)
 
 Environ = dict[str, Any]
 Config = Callable[[], contextlib.AbstractContextManager[object]]
@@ -345,7 +350,7 @@ def by_cpu_time(calls: int, rounds: int) -> None:
     run = wholes[-1][1]
     costs = {part.label: part_us(run, part, calls, rounds) for part in all_parts}
     print_table(whole_us, costs, "us")
-    cleanup([subject.sid])
+    delete_sessions([subject.sid])
 
 
 def count_inside_callgrind(calls: int, labels_file: Path) -> None:
@@ -362,7 +367,7 @@ def count_inside_callgrind(calls: int, labels_file: Path) -> None:
             counted(run, config, calls)
             order.append(f"{side}\t{part.label}")
     labels_file.write_text(json.dumps(order))
-    cleanup([subject.sid])
+    delete_sessions([subject.sid])
 
 
 def by_instructions(calls: int) -> int:
@@ -401,17 +406,6 @@ def _instructions(profile: Path) -> int:
     if match is None:
         raise RuntimeError(f"{profile} has no summary line")
     return int(match.group(1))
-
-
-def cleanup(sids: list[str]) -> None:
-    """Delete the benchmark's sessions from Redis."""
-    import redis
-
-    from api.sessions import KEY_PREFIX
-
-    client = redis.Redis.from_url(bench_redis_url())
-    client.delete(*(KEY_PREFIX + sid for sid in sids))
-    client.close()
 
 
 def main() -> int:

@@ -49,7 +49,7 @@ from bench.settings import (
     ISSUER_AUDIENCE,
     ISSUER_KEY,
     app_settings,
-    bench_redis_url,
+    delete_sessions,
 )
 from tests.support.gunicorn import REPO_ROOT, Server, gunicorn
 
@@ -221,9 +221,14 @@ def load(use_wrk: bool, url: str, headers: Headers, duration: int, connections: 
     return python_load(url, [headers], duration, connections)
 
 
+def stat_fields(stat: Path) -> list[str]:
+    """The fields of a /proc/<pid>/stat file after the command name (which may hold spaces)."""
+    return stat.read_text().rpartition(")")[2].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    fields = stat_fields(Path(f"/proc/{pid}/stat"))
     # utime and stime: fields 14 and 15 of stat(5), counted after the command name here.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -535,9 +540,7 @@ def worker_pid(master: int) -> int:
     """The one worker of a gunicorn master (the process whose parent it is)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
-            # The command name, in parentheses, may hold spaces: fields follow the last ")".
-            fields = stat.read_text().rpartition(")")[2].split()
-            if int(fields[1]) == master:
+            if int(stat_fields(stat)[1]) == master:
                 return int(stat.parent.name)
     raise RuntimeError(f"gunicorn {master} has no worker process.")
 
@@ -572,19 +575,9 @@ def new_sessions(server: Server, count: int, connections: int) -> list[Headers]:
     return made
 
 
-def delete_sessions(header_sets: Sequence[Headers]) -> None:
-    """Remove the benchmark's sessions from Redis."""
-    import redis
-
-    from api.sessions import KEY_PREFIX
-
-    sids = [h["Cookie"].partition("=")[2] for h in header_sets if "Cookie" in h]
-    client = redis.Redis.from_url(bench_redis_url())
-    try:
-        for start in range(0, len(sids), 1000):
-            client.delete(*(KEY_PREFIX + sid for sid in sids[start : start + 1000]))
-    finally:
-        client.close()
+def delete_header_sessions(header_sets: Sequence[Headers]) -> None:
+    """Remove the benchmark's sessions (named by these Cookie headers) from Redis."""
+    delete_sessions([h["Cookie"].partition("=")[2] for h in header_sets if "Cookie" in h])
 
 
 def memory_check(args: argparse.Namespace, use_wrk: bool, cores: Cores) -> int:
@@ -609,7 +602,7 @@ def memory_check(args: argparse.Namespace, use_wrk: bool, cores: Cores) -> int:
                 )
             now, peak = memory_mb(pid)
         finally:
-            delete_sessions(sessions)
+            delete_header_sessions(sessions)
     verdict = "under" if now < MEMORY_LIMIT_MB else "OVER"
     print(
         f"\nworker RSS: {started:.1f} MB after start; {now:.1f} MB (peak {peak:.1f} MB) after "

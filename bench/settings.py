@@ -54,3 +54,17 @@ def app_settings(instance: Path, batteries: bool = True) -> dict[str, str]:
         ),
         ISSUER_KEY_ENV: ISSUER_KEY,
     }
+
+
+def delete_sessions(sids: list[str]) -> None:
+    """Remove the benchmark's sessions (by id) from its Redis database."""
+    import redis
+
+    from api.sessions import KEY_PREFIX
+
+    client = redis.Redis.from_url(bench_redis_url())
+    try:
+        for start in range(0, len(sids), 1000):
+            client.delete(*(KEY_PREFIX + sid for sid in sids[start : start + 1000]))
+    finally:
+        client.close()
