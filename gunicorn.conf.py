@@ -7,6 +7,7 @@ reads the process environment; the application itself reads settings only in api
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -29,6 +30,19 @@ def on_starting(server: Any) -> None:
     for name in os.listdir(_METRICS_DIR):
         if name.endswith(".db"):
             os.remove(os.path.join(_METRICS_DIR, name))
+
+
+def post_worker_init(worker: Any) -> None:
+    """Keep the garbage collector off the objects the app made at start-up.
+
+    A loaded worker holds about 145,000 objects (modules, classes, SQLAlchemy and pydantic
+    models) that live as long as it does; every full collection walked all of them again (75
+    ms on the benchmark machine, every 10,000 to 20,000 requests, in the middle of one). Once
+    start-up garbage is collected, ``gc.freeze`` moves the rest to a generation collections
+    skip; objects made by requests are collected as before.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -115,6 +115,28 @@ def _fields(
     }
 
 
+def _message(
+    remote_ip: str | None,
+    method: str,
+    path: str,
+    route: str | None,
+    status: int,
+    duration_ms: float,
+    uid: str | None,
+    user: str | None,
+    request_id: str,
+    user_agent: str,
+) -> str:
+    """``ACCESS_TEXT % _fields(...)``, made straight from ``_raw_fields`` (no dict between)."""
+    agent = _printable(user_agent, MAX_USER_AGENT) or ABSENT
+    return (
+        f'{remote_ip or ABSENT} "{method} {_printable(path, MAX_PATH)}" {status} '
+        f"{round(duration_ms, 2):.1f}ms route={ABSENT if route is None else route} "
+        f"uid={ABSENT if uid is None else uid} user={ABSENT if user is None else user} "
+        f'request_id={request_id} agent="{agent}"'
+    )
+
+
 class Store(Protocol):
     """What the background writer needs from a database (database.sql.access_log)."""
 
@@ -299,8 +321,10 @@ def init_app(app: Flask) -> Step | None:
         emit = log_lines and access_logger.isEnabledFor(level)
         store = sink is not None and not quiet
         if emit and writer is not None and not store:
-            # The lean writer makes the fields off the request, from the raw values.
-            writer.write(level, functools.partial(_fields, *_raw_fields(req, status)))
+            # The lean writer takes the text line's message, or makes the JSON line's fields
+            # when it writes the batch; either way from the raw values, without a dict.
+            raw = _raw_fields(req, status)
+            writer.write(level, functools.partial(_fields, *raw) if writer.json else _message(*raw))
         elif emit or store:
             fields = access_fields(req, status)
             if emit and writer is not None:

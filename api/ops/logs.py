@@ -26,8 +26,9 @@ ACCESS_TEXT = (
     'uid=%(uid)s user=%(user)s request_id=%(request_id)s agent="%(user_agent)s"'
 )
 Fields = Mapping[str, object]
-# The fields of an access line, or a function making them (called off the request).
-LazyFields = Fields | Callable[[], Fields]
+# The fields of an access line, or a function making them (called when the line is written),
+# or, for the text format, the line's message already made.
+LazyFields = Fields | Callable[[], Fields] | str
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_tag)s"
 # user:password@ in URLs (any scheme) and password=... in DSNs.
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@|(?i:(password|passwd|pwd)=)[^\s&;]+")
@@ -76,11 +77,12 @@ class AccessLineWriter:
     Through ``logging``, each access line cost a LogRecord, filters, a formatter and a flushed
     write: about a third of a small request's time. When the app configures logging itself,
     access lines take this path instead. A request only queues its time, level and fields (or
-    a function that makes them). The request that fills a batch (``BATCH`` lines, or a line
-    ``interval`` seconds younger than the oldest queued) formats and writes the batch in one
-    go, with warm caches and one system call. A background thread writes what a quiet period
-    leaves queued, every ``idle_seconds``; the rest is written at exit. Same line shapes
-    as the ``text`` and ``json`` formats of the other log lines.
+    a function that makes them, or in the text format the message itself). The request that
+    fills a batch (``BATCH`` lines, or a line ``interval`` seconds younger than the oldest
+    queued) formats and writes the batch in one go, with warm caches and one system call. A
+    background thread writes what a quiet period leaves queued, every ``idle_seconds``; the
+    rest is written at exit. Same line shapes as the ``text`` and ``json`` formats of the
+    other log lines.
 
     Why the thread wakes so rarely: each time a sleeping thread wakes, it needs the
     interpreter lock, and the request thread then waits for it at its next system call;
@@ -104,13 +106,17 @@ class AccessLineWriter:
         # replaces an os.getpid() system call on every line.
         os.register_at_fork(after_in_child=self._forget)
 
-    def write(
-        self, level: int, fields: Fields | Callable[[], Fields], created: float = 0.0
-    ) -> None:
+    @property
+    def json(self) -> bool:
+        """True when lines are JSON objects (a text message cannot be queued then)."""
+        return self._json
+
+    def write(self, level: int, fields: LazyFields, created: float = 0.0) -> None:
         """Queue one access line (never raises into the request).
 
         ``fields`` may be a function returning them: it is called when the batch is
-        formatted. ``created`` is the line's time (default: now).
+        formatted; in the text format it may also be the message, ``ACCESS_TEXT`` filled in.
+        ``created`` is the line's time (default: now).
         """
         entry = (created or time.time(), level, fields)
         with self._lock:
@@ -141,6 +147,8 @@ class AccessLineWriter:
         if callable(fields):
             fields = fields()
         if self._json:
+            if isinstance(fields, str):
+                fields = {"message": fields}
             return json.dumps(
                 {
                     "time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
@@ -157,7 +165,7 @@ class AccessLineWriter:
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
         return (
             f"{self._stamp},{int(created % 1 * 1000):03d} {logging.getLevelName(level)} "
-            f"{ACCESS_LOGGER}: {ACCESS_TEXT % fields}"
+            f"{ACCESS_LOGGER}: {fields if isinstance(fields, str) else ACCESS_TEXT % fields}"
         )
 
     def _forget(self) -> None:

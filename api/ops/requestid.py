@@ -62,11 +62,14 @@ def current_request_id(environ: dict[str, Any] | None = None) -> str:
 def init_app(app: Flask) -> Step:
     """The step echoing the request's id in ``X-Request-ID`` (replacing one a view set)."""
     lowered = HEADER.lower()
+    length = len(HEADER)
 
     def echo_request_id(environ: dict[str, Any], status: int, headers: Headers) -> None:
-        for index in range(len(headers) - 1, -1, -1):
-            if headers[index][0].lower() == lowered:
-                del headers[index]
+        # Names of another length cannot match: most are not lowered at all.
+        for name, _ in headers:
+            if len(name) == length and name.lower() == lowered:
+                headers[:] = [pair for pair in headers if pair[0].lower() != lowered]
+                break
         headers.append((HEADER, current_request_id(environ)))
 
     return echo_request_id

@@ -24,10 +24,16 @@ def init_app(app: Flask) -> Step:
     if app.config["APP_ENV"] == "production":
         headers.append(("Strict-Transport-Security", HSTS_VALUE))
     fixed = tuple((name.lower(), (name, value)) for name, value in headers)
+    pairs = tuple(pair for _, pair in fixed)
+    # Only a name of one of these lengths can be one of ours: the others are not lowered.
+    lengths = frozenset(len(name) for name, _ in (*headers, NO_STORE))
 
     def add_security_headers(environ: dict[str, Any], status: int, sent: Headers) -> None:
-        present = {name.lower() for name, _ in sent}
-        sent.extend(pair for lowered, pair in fixed if lowered not in present)
+        present = {name.lower() for name, _ in sent if len(name) in lengths}
+        if present:
+            sent.extend(pair for lowered, pair in fixed if lowered not in present)
+        else:
+            sent.extend(pairs)
         # A reply to a request carrying credentials is personal: no shared or browser cache.
         if "cache-control" not in present and "HTTP_AUTHORIZATION" in environ:
             sent.append(NO_STORE)

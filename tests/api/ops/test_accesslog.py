@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from api.ops.accesslog import access_log_reader, parse_age
-from api.ops.logs import ACCESS_LOGGER, RequestIdFilter, make_handler, mask_credentials
+from api.ops.accesslog import _fields, _message, access_log_reader, parse_age
+from api.ops.logs import ACCESS_LOGGER, ACCESS_TEXT, RequestIdFilter, make_handler, mask_credentials
 from auth.auth import decrypt
 from database.sql.access_log import AccessLogQuery, AccessLogStore, access_log_table
 from tests.support.services import free_port
@@ -498,3 +498,40 @@ def test_lean_writer_in_a_forked_child_starts_empty_with_its_own_flusher() -> No
         text = output.read()
     assert text.count("request_id=parent-line") == 1  # not written again by the child
     assert text.count("request_id=child-line") == 1
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ("203.0.113.9", "GET", "/x?t=[redacted]", "/x", 200, 1.25, "u1", "ann", "abc", "curl/8"),
+        (None, "POST", "/p", None, 404, 0.049999, None, None, "r2", ""),
+        (
+            "::1",
+            "GET",
+            "/a\nb" + "c" * 3000,
+            "/<path:p>",
+            500,
+            12.3456,
+            "7",
+            None,
+            "r3",
+            "agent\twith\x1bcontrols" + "z" * 300,
+        ),
+        ("10.0.0.1", "DELETE", "/n", "/n", 204, 0.95, "9", "bob", "r4", "x"),
+    ],
+)
+def test_the_text_message_is_the_text_format_filled_in(raw: tuple[object, ...]) -> None:
+    # The lean writer's text lines are made by _message; the logging path fills ACCESS_TEXT.
+    assert _message(*raw) == ACCESS_TEXT % _fields(*raw)  # type: ignore[arg-type]
+
+
+def test_a_json_writer_given_a_message_writes_it_as_one() -> None:
+    from api.ops.logs import AccessLineWriter
+
+    stream = io.StringIO()
+    writer = AccessLineWriter(stream, "json", interval=60)
+    assert writer.json
+    writer.write(logging.INFO, "made by hand")
+    writer.flush()
+    entry = json.loads(stream.getvalue())
+    assert entry["message"] == "made by hand" and entry["logger"] == ACCESS_LOGGER
