@@ -172,6 +172,16 @@ def _init_mongodb(app: Flask) -> None:
     register_check(app, "mongodb", helper.ping)
 
 
+# What a browser app on another origin may send (credentials, JSON bodies, conditional
+# writes and reads) and read back (besides the headers every browser lets it read).
+CORS_REQUEST_HEADERS = (
+    "Authorization", "Content-Type", "X-Api-Key", "If-Match", "If-None-Match", requestid.HEADER,
+)  # fmt: skip
+CORS_RESPONSE_HEADERS = (
+    requestid.HEADER, "ETag", "Location", "Retry-After", "Deprecation", "Sunset", "Link",
+)  # fmt: skip
+
+
 def _configure_cors(app: Flask) -> None:
     """CORS only for the listed origins; no CORS headers at all when none are set."""
     origins = app.config["CORS_ORIGINS"]
@@ -183,6 +193,6 @@ def _configure_cors(app: Flask) -> None:
         app,
         origins=list(origins),
         supports_credentials=app.config["CORS_ALLOW_CREDENTIALS"],
-        allow_headers=["Authorization", "Content-Type", requestid.HEADER],
-        expose_headers=[requestid.HEADER],
+        allow_headers=list(CORS_REQUEST_HEADERS),
+        expose_headers=list(CORS_RESPONSE_HEADERS),
     )

@@ -165,6 +165,30 @@ def test_cors_allows_listed_origins_only(make_app: Callable[..., Flask]) -> None
     assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
 
 
+def test_cors_lets_a_browser_app_send_every_credential_and_read_what_the_api_answers(
+    make_app: Callable[..., Flask],
+) -> None:
+    client = make_app(CORS_ORIGINS="https://app.test").test_client()
+    sent = ["X-Api-Key", "If-Match", "If-None-Match", "Content-Type", "X-Request-ID"]
+    preflight = client.options(
+        "/api/items/1",
+        headers={
+            "Origin": "https://app.test",
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": ", ".join(sent),
+        },
+    )
+    allowed = {
+        h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")
+    }
+    assert allowed >= {name.lower() for name in sent}
+    answer = client.get("/", headers={"Origin": "https://app.test"})
+    exposed = {
+        h.strip().lower() for h in answer.headers["Access-Control-Expose-Headers"].split(",")
+    }
+    assert exposed >= {"x-request-id", "etag", "location", "retry-after"}
+
+
 def test_refresh_token_lifetimes_must_fit_together() -> None:
     config = load_settings({})
     assert config["ACCESS_TOKEN_TTL_SECONDS"] == 900
