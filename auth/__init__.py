@@ -25,7 +25,7 @@ from auth.policies import (
     rule,
     scopes_present,
 )
-from auth.principal import Principal, current_principal
+from auth.principal import Principal, current_principal, require_principal
 
 __all__ = [
     "AuthRequirement",
@@ -46,6 +46,7 @@ __all__ = [
     "or_",
     "production_only_route",
     "protected_route",
+    "require_principal",
     "roles_present",
     "rule",
     "scopes_present",

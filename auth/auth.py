@@ -22,7 +22,7 @@ from auth.credentials import (
 )
 from auth.errors import INVALID_TOKEN, AuthError
 from auth.policies import build_requirement, guard
-from auth.principal import Principal, current_principal
+from auth.principal import Principal, current_principal, require_principal
 from auth.tokens import AccessClaims, Claims, TokenClaims, TokenCodec
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "current_principal",
     "decrypt",
     "init_app",
+    "require_principal",
     "requires_api_key",
     "requires_auth",
     "role_required",

@@ -9,6 +9,8 @@ from typing import Any
 
 from flask import g, has_app_context
 
+from auth.errors import HEADER_MISSING, AuthError
+
 __all__ = [
     "API_KEY",
     "CREDENTIAL_KINDS",
@@ -21,6 +23,7 @@ __all__ = [
     "credential_kinds",
     "current_principal",
     "current_subject",
+    "require_principal",
 ]
 
 # Principal kinds: what authenticated the request.
@@ -113,6 +116,18 @@ def current_principal() -> Principal | None:
     # The proxy resolved once, then the namespace read: g.get(...) goes through the proxy's
     # attribute lookup, several times slower, and this runs for every access line.
     principal: Principal | None = g._get_current_object().get("principal")
+    return principal
+
+
+def require_principal() -> Principal:
+    """The request's Principal; a 401 ``AuthError`` when the request was not authenticated.
+
+    Views under ``protected_route`` / ``requires_auth`` always have one; a view that forgot
+    its decorator refuses the caller as a request without a credential, never lets it through.
+    """
+    principal = current_principal()
+    if principal is None:
+        raise AuthError(HEADER_MISSING)
     return principal
 
 

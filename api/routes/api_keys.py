@@ -14,7 +14,7 @@ from api.errorhandler import RequestValidationError
 from api.ops.accesslog import parse_age
 from api.validation import operation
 from auth.apikeys import ApiKeyError, IssuedKey, api_keys
-from auth.auth import current_principal
+from auth.auth import require_principal
 from auth.policies import protected_route
 from auth.users import ADMIN_ROLE
 from database.errors import NotFoundError
@@ -111,9 +111,7 @@ def created(issued: IssuedKey) -> tuple[Response, int, dict[str, str]]:
 
 def calling_user() -> User:
     """The user behind the request's user token."""
-    principal = current_principal()
-    assert principal is not None  # protected_route ran
-    return User.get_or_raise(principal.subject)
+    return User.get_or_raise(require_principal().subject)
 
 
 def user_named(username: str) -> User:
@@ -191,7 +189,7 @@ def revoke_key(key_id: str) -> tuple[str, int]:
 
 def _create(data: OwnKeyCreate, owner: User | None, service: str | None = None) -> IssuedKey:
     """Create through the service; its refusals are 422 with the reason."""
-    principal = current_principal()
+    creator = require_principal().subject
     try:
         return api_keys().create(
             data.name,
@@ -199,7 +197,7 @@ def _create(data: OwnKeyCreate, owner: User | None, service: str | None = None) 
             owner=owner,
             service=service,
             expires_in=lifetime(data.expires_in_days),
-            created_by=principal.subject if principal is not None else None,
+            created_by=creator,
         )
     except ApiKeyError as exc:
         raise RequestValidationError([{"field": "body", "message": str(exc)}], str(exc)) from None

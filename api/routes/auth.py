@@ -12,7 +12,7 @@ from api.ops.ratelimit import rate_limit
 from api.validation import operation
 from auth import families, users
 from auth.policies import protected_route
-from auth.principal import USER, Principal, current_principal
+from auth.principal import USER, require_principal
 
 auth_bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 
@@ -102,13 +102,6 @@ def _tokens(pair: families.TokenPair) -> Response:
     return response
 
 
-def _caller() -> Principal:
-    """The Principal of a route protected by ``user_token_only``."""
-    principal = current_principal()
-    assert principal is not None
-    return principal
-
-
 @auth_bp.post("/login")
 @rate_limit(login_ip_limit)
 @operation(responses={200: TokenResponse}, errors=(401, 429))
@@ -131,7 +124,7 @@ def refresh(body: RefreshBody) -> Response:
 @operation(responses={204: None})
 def logout() -> tuple[str, int]:
     """End this login: its access and refresh tokens are refused from now on, everywhere."""
-    families.revoke_family(_caller().credential_id)
+    families.revoke_family(require_principal().credential_id)
     return "", 204
 
 
@@ -140,7 +133,7 @@ def logout() -> tuple[str, int]:
 @operation(responses={200: MeOut}, errors=(404,))
 def me() -> Response:
     """The calling user as the database has it now."""
-    user = users.get_user(_caller().subject)
+    user = users.get_user(require_principal().subject)
     return jsonify(
         id=user.id,
         username=user.username,
@@ -155,7 +148,7 @@ def me() -> Response:
 @operation(responses={204: None}, errors=(404, 429))
 def change_password(body: PasswordChange) -> tuple[str, int]:
     """Change the caller's own password; the caller's other logins end."""
-    principal = _caller()
+    principal = require_principal()
     count_password_check(principal.name)
     user = users.get_user(principal.subject)
     users.change_own_password(

@@ -17,7 +17,7 @@ from werkzeug.exceptions import PreconditionFailed
 
 from api.conditional import STALE, check_if_match, conditional, tagged
 from api.validation import PageQuery, operation, page_response
-from auth.auth import current_principal, requires_auth
+from auth.auth import require_principal, requires_auth
 from database.errors import ConfigurationError, NotFoundError
 
 notes_bp = Blueprint("notes", __name__, url_prefix="/api/notes")
@@ -147,9 +147,7 @@ def mongo() -> Any:
 
 def owner() -> str:
     """Notes belong to the caller (a session's uid, a user's id, an API key's owner...)."""
-    principal = current_principal()
-    assert principal is not None  # requires_auth ran
-    return principal.subject
+    return require_principal().subject
 
 
 def to_json(document: dict[str, Any]) -> dict[str, Any]:

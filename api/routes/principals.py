@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel
 
 from api.validation import operation
-from auth import and_, current_principal, match_keys, protected_route, scopes_present
+from auth import and_, match_keys, protected_route, require_principal, scopes_present
 
 principals_bp = Blueprint("principals", __name__)
 
@@ -30,8 +30,7 @@ class PrincipalOut(BaseModel):
 @operation(responses={200: PrincipalOut})
 def get_principal(sub: str) -> Response:
     """The caller's own Principal; 403 for anyone else's ``sub`` or without the scope."""
-    principal = current_principal()
-    assert principal is not None  # protected_route ran
+    principal = require_principal()
     return jsonify(
         kind=principal.kind,
         subject=principal.subject,
