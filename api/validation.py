@@ -31,6 +31,8 @@ MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000
 BODY = "body"
 QUERY = "query"
+# pydantic's error type for bytes that are not JSON (its only error then).
+JSON_INVALID = "json_invalid"
 
 
 class PageQuery(BaseModel):
@@ -78,11 +80,20 @@ def validate(model: type[ModelT], data: object) -> ModelT:
 
 
 def parse_body(model: type[ModelT]) -> ModelT:
-    """Validate the JSON body strictly (400 if it is not JSON, 415 if it is not sent as JSON)."""
-    request.get_json()  # the content type and JSON syntax checks, with their own statuses
+    """Validate the JSON body strictly (400 if it is not JSON, 415 if it is not sent as JSON).
+
+    pydantic parses the body once, straight from its bytes; its JSON syntax errors and a
+    body not sent as JSON get the answers of ``request.get_json()`` (the app's request class
+    words them), so every route refuses them alike.
+    """
+    if not request.is_json:
+        request.on_json_loading_failed(None)
     try:
         return model.model_validate_json(request.get_data(cache=True), strict=True)
     except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if errors and errors[0]["type"] == JSON_INVALID:
+            request.on_json_loading_failed(ValueError(errors[0]["msg"]))
         raise RequestValidationError(field_errors(exc)) from None
 
 
