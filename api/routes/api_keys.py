@@ -62,8 +62,6 @@ class KeyListQuery(BaseModel):
 class KeyOut(BaseModel):
     """An API key as the API shows it: never its secret or hash."""
 
-    model_config = ConfigDict(from_attributes=True)
-
     id: str
     name: str
     owner: str | None
