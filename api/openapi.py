@@ -195,7 +195,7 @@ def _operation(
             "content": {"application/json": {"schema": ("model", declared.body, "validation")}},
         }
     responses: dict[str, Any] = {}
-    for status, model in sorted((declared.responses or {200: None}).items()):
+    for status, model in sorted(declared.responses.items()):
         responses[str(status)] = _success(status, model, declared.content_type)
     errors = set(declared.errors) | {503}
     if rule.arguments:

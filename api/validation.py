@@ -13,6 +13,7 @@ import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ParamSpec, TypeVar, get_type_hints
 
 from flask import Response, jsonify, request
@@ -33,6 +34,8 @@ BODY = "body"
 QUERY = "query"
 # pydantic's error type for bytes that are not JSON (its only error then).
 JSON_INVALID = "json_invalid"
+# What an operation that declares no responses answers: 200, its body not documented.
+DEFAULT_RESPONSES: Mapping[int, type[BaseModel] | None] = MappingProxyType({200: None})
 
 
 class PageQuery(BaseModel):
@@ -108,7 +111,10 @@ class Operation:
 
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    responses: Mapping[int, type[BaseModel] | None] = field(default_factory=dict)
+    # A read-only mapping: dataclasses refuse a mapping proxy as a plain default.
+    responses: Mapping[int, type[BaseModel] | None] = field(
+        default_factory=lambda: DEFAULT_RESPONSES
+    )
     errors: frozenset[int] = frozenset()
     tags: tuple[str, ...] = ()
     summary: str = ""
@@ -125,9 +131,10 @@ def operation(
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Declare a view's responses; its ``body`` / ``query`` parameters are validated and passed.
 
-    ``responses`` maps each success status to its output model (None: no body, e.g. 204);
-    ``errors`` lists statuses the view itself can answer (404, 409, 412...); the statuses of
-    authentication, validation and rate limits are added by the documentation builder.
+    ``responses`` maps each success status to its output model (None: no body, e.g. 204;
+    without it, ``DEFAULT_RESPONSES``); ``errors`` lists statuses the view itself can answer
+    (404, 409, 412...); the statuses of authentication, validation and rate limits are added
+    by the documentation builder.
     """
 
     def decorator(view: Callable[P, R]) -> Callable[P, R]:
@@ -139,7 +146,7 @@ def operation(
         declared = Operation(
             body=body,
             query=query,
-            responses=dict(responses or {200: None}),
+            responses=MappingProxyType(dict(responses)) if responses else DEFAULT_RESPONSES,
             errors=frozenset(errors),
             tags=tuple(tags),
             summary=summary.strip(),

@@ -7,7 +7,7 @@ from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
 from pydantic import BaseModel, ConfigDict
 
-from api.validation import operation
+from api.validation import Operation, operation
 
 NOT_JSON = "The request body is not valid JSON."
 NOT_SENT_AS_JSON = "Send the body as JSON with the header 'Content-Type: application/json'."
@@ -91,3 +91,19 @@ def test_a_valid_body_reaches_the_view(client: FlaskClient, content_type: str) -
     response = client.post("/t/things", data=b'{"name": "bolt"}', content_type=content_type)
     assert response.status_code == 200
     assert response.get_json() == {"name": "bolt"}
+
+
+def test_an_operation_without_responses_declares_200_read_only() -> None:
+    for declared in (Operation(), operation()(lambda: None).operation):  # type: ignore[attr-defined]
+        assert declared.responses == {200: None}
+        with pytest.raises(TypeError):
+            declared.responses[201] = None
+
+
+def test_declared_responses_are_a_read_only_copy() -> None:
+    given: dict[int, type[BaseModel] | None] = {201: Thing}
+    declared = operation(responses=given)(lambda: None).operation  # type: ignore[attr-defined]
+    given[204] = None
+    assert declared.responses == {201: Thing}
+    with pytest.raises(TypeError):
+        declared.responses[204] = None
