@@ -49,6 +49,19 @@ class ApiRequest(FlaskRequest):
             )
         raise BadRequest("The request body is not valid JSON.")
 
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        """As Flask's, but a body nested too deeply for the parser is not JSON either (not a 500).
+
+        Python's parser raises RecursionError, not ValueError, for a few thousand nested
+        brackets; werkzeug only catches ValueError.
+        """
+        try:
+            return super().get_json(force=force, silent=silent, cache=cache)
+        except RecursionError:
+            if silent:
+                return None
+            return self.on_json_loading_failed(ValueError("nested too deeply"))
+
 
 class ApiFlask(Flask):
     """Flask, with the sync wrapper of each hook and view looked up once, not per request."""

@@ -107,3 +107,18 @@ def test_declared_responses_are_a_read_only_copy() -> None:
     assert declared.responses == {201: Thing}
     with pytest.raises(TypeError):
         declared.responses[204] = None
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_get_json_of_a_body_nested_too_deep_for_the_parser_is_400_not_500(
+    client: FlaskClient,
+) -> None:
+    assert answer(client, "/t/echo", DEEP, "application/json") == (400, NOT_JSON)
+
+
+def test_silent_get_json_of_a_body_nested_too_deep_is_none(app: Flask) -> None:
+    # What the authorization rules read (field_in_body_matches_jwt_claim): no body, no 500.
+    with app.test_request_context("/", method="POST", data=DEEP, content_type="application/json"):
+        assert request.get_json(silent=True) is None
