@@ -233,12 +233,13 @@ def delete_user(user: User) -> None:
     api_keys().announce(key_ids)
 
 
-def set_password(user: User, password: str, keep_family: str | None = None) -> None:
+def set_password(user: User, password: str, keep_family: str | None = None) -> User:
     """Set a new password (it must pass the policy) and end every login but ``keep_family``."""
     require_valid_password(password, user.username)
     user.password_hash = hash_password(password)
     user.update()
     revoke_user_families(user.id, PASSWORD_CHANGED, keep=keep_family)
+    return user
 
 
 def change_own_password(user: User, current: str, new: str, family: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from flask import (
@@ -57,6 +57,10 @@ PER_PAGE = 20
 FORM_ERRORS = 422
 BAD_FILTER = 400
 Refusal = InvalidInput | ConflictError | ApiKeyError | NotFoundError
+# What a form's change returns (never None: None says the change was refused).
+Made = TypeVar("Made")
+# The user page's forms, by the name its template knows them by.
+UserPageForm = Literal["details", "roles", "password"]
 
 
 def _admin() -> User:
@@ -83,17 +87,16 @@ def _show_refusal(form: Form, exc: Refusal, field: str | None = None) -> None:
         form.form_errors.extend(messages)
 
 
-def _submitted(form: FlaskForm, change: Callable[[], object]) -> bool:
-    """True once a POSTed, valid form's ``change`` was made; else False, with the form's or
-    the service's refusal shown next to its field."""
+def _submitted(form: FlaskForm, change: Callable[[], Made]) -> Made | None:
+    """What ``change`` returned, once it was made for a POSTed, valid form; else None, with
+    the form's or the service's refusal shown next to its field."""
     if not form.validate_on_submit():
-        return False
+        return None
     try:
-        change()
+        return change()
     except (InvalidInput, ConflictError, ApiKeyError) as exc:
         _show_refusal(form, exc)
-        return False
-    return True
+        return None
 
 
 def _status(*forms: Form, filters: Form | None = None) -> int:
@@ -198,21 +201,17 @@ def user_new() -> ResponseReturnValue:
     """Add a user with roles."""
     form = UserCreateForm()
     set_role_choices(form.roles, _role_names())
-    created: list[User] = []
-
-    def create() -> None:
-        created.append(
-            users.create_user(
-                form.username.data,
-                form.password.data,
-                email=form.email.data or None,
-                roles=form.roles.data,
-                is_active=form.is_active.data,
-            )
-        )
-
-    if _submitted(form, create):
-        user = created[0]
+    user = _submitted(
+        form,
+        lambda: users.create_user(
+            form.username.data,
+            form.password.data,
+            email=form.email.data or None,
+            roles=form.roles.data,
+            is_active=form.is_active.data,
+        ),
+    )
+    if user is not None:
         return _done(f"Added the user {user.username}.", "admin.user_page", user_id=user.id)
     return render_template("admin/user_new.html", form=form), _status(form)
 
@@ -231,6 +230,16 @@ def _user_page(user: User, **given: FlaskForm) -> ResponseReturnValue:
     return page, _status(*given.values())
 
 
+def _user_form_sent(
+    user: User, name: UserPageForm, form: FlaskForm, change: Callable[[], User], message: str
+) -> ResponseReturnValue:
+    """One of the user page's forms (``name``) was POSTed: once ``change`` is made, back to
+    the page with ``message``; else the page with ``form`` showing why (422)."""
+    if _submitted(form, change) is None:
+        return _user_page(user, **{name: form})
+    return _done(message, "admin.user_page", user_id=user.id)
+
+
 @admin_bp.get("/users/<user_id>")
 def user_page(user_id: str) -> ResponseReturnValue:
     """One user: details, roles, password, state, and links to their logins and keys."""
@@ -243,15 +252,13 @@ def user_update(user_id: str) -> ResponseReturnValue:
     user = users.get_user(user_id)
     form = UserEditForm()
 
-    def update() -> None:
+    def update() -> User:
         email = (form.email.data or "").strip()
-        users.update_user(
+        return users.update_user(
             user, username=form.username.data, email=email or None, clear_email=not email
         )
 
-    if _submitted(form, update):
-        return _done("Saved the details.", "admin.user_page", user_id=user.id)
-    return _user_page(user, details=form)
+    return _user_form_sent(user, "details", form, update, "Saved the details.")
 
 
 @admin_bp.post("/users/<user_id>/roles")
@@ -261,17 +268,15 @@ def user_roles(user_id: str) -> ResponseReturnValue:
     form = RolesForm()
     set_role_choices(form.roles, _role_names())
 
-    def change() -> None:
+    def change() -> User:
         if user.id == _admin().id and users.ADMIN_ROLE not in form.roles.data:
             # These pages could otherwise lock their last administrator out.
             raise InvalidInput(
                 "roles", "You cannot take the admin role from yourself; another administrator can."
             )
-        users.set_roles(user, form.roles.data)
+        return users.set_roles(user, form.roles.data)
 
-    if _submitted(form, change):
-        return _done("Saved the roles.", "admin.user_page", user_id=user.id)
-    return _user_page(user, roles=form)
+    return _user_form_sent(user, "roles", form, change, "Saved the roles.")
 
 
 @admin_bp.post("/users/<user_id>/password")
@@ -281,13 +286,13 @@ def user_password(user_id: str) -> ResponseReturnValue:
     form = PasswordForm()
     # Setting one's own password keeps this admin session (the API keeps the caller's too).
     keep = signin.current_login_id() if user.id == _admin().id else None
-    if _submitted(form, lambda: users.set_password(user, form.password.data, keep_family=keep)):
-        return _done(
-            f"Set the password of {user.username}; their logins were ended.",
-            "admin.user_page",
-            user_id=user.id,
-        )
-    return _user_page(user, password=form)
+    return _user_form_sent(
+        user,
+        "password",
+        form,
+        lambda: users.set_password(user, form.password.data, keep_family=keep),
+        f"Set the password of {user.username}; their logins were ended.",
+    )
 
 
 @admin_bp.post("/users/<user_id>/deactivate")
@@ -373,12 +378,12 @@ def roles() -> ResponseReturnValue:
     """The roles and the scopes each grants; create a role."""
     form = RoleCreateForm()
 
-    def create() -> None:
-        scopes = (form.scopes.data or "").split()
-        users.create_role(form.name.data, form.description.data or None, scopes)
-
-    if _submitted(form, create):
-        return _done(f"Created the role {form.name.data.strip()}.", "admin.roles")
+    scopes = (form.scopes.data or "").split()
+    role = _submitted(
+        form, lambda: users.create_role(form.name.data, form.description.data or None, scopes)
+    )
+    if role is not None:
+        return _done(f"Created the role {role.name}.", "admin.roles")
     return render_template("admin/roles.html", form=form, roles=users.list_roles()), _status(form)
 
 
@@ -411,27 +416,25 @@ def api_keys_list() -> ResponseReturnValue:
 def api_key_create() -> ResponseReturnValue:
     """Create a key and show it this once (never stored, never shown again)."""
     form = ApiKeyCreateForm()
-    issued: list[IssuedKey] = []
 
-    def create() -> None:
+    def create() -> IssuedKey:
         for_user = form.owner_kind.data == "user"
         try:
             owner = users.find_user(form.owner.data) if for_user else None
         except NotFoundError as exc:
             raise InvalidInput("owner", str(exc)) from None
-        issued.append(
-            api_keys().create(
-                form.name.data,
-                form.scopes.data or "",
-                owner=owner,
-                service=None if for_user else form.service.data,
-                expires_in=lifetime(form.expires_in_days.data),
-                created_by=_admin().id,
-            )
+        return api_keys().create(
+            form.name.data,
+            form.scopes.data or "",
+            owner=owner,
+            service=None if for_user else form.service.data,
+            expires_in=lifetime(form.expires_in_days.data),
+            created_by=_admin().id,
         )
 
-    if _submitted(form, create):
-        return render_template("admin/api_key_created.html", issued=issued[0]), 201
+    issued = _submitted(form, create)
+    if issued is not None:
+        return render_template("admin/api_key_created.html", issued=issued), 201
     return _api_keys_page(form)
 
 
