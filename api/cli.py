@@ -1,4 +1,5 @@
-"""Account commands: ``flask users ...``, ``flask roles ...``, ``flask auth purge``.
+"""Account commands: ``flask users ...``, ``flask roles ...``, ``flask auth purge``; their
+``explained`` also runs the service calls of ``flask api-keys ...``.
 
 No account is ever created for you: the first administrator is made with
 ``flask users create NAME --role admin`` (which creates the ``admin`` role if it is missing).
@@ -16,6 +17,7 @@ from flask.cli import AppGroup
 
 from api.ops.accesslog import parse_age
 from auth import families, users
+from auth.apikeys import ApiKeyError
 from auth.errors import InvalidInput
 from database.errors import DatabaseError
 from database.sql import create_tables_if_due
@@ -32,13 +34,14 @@ def init_app(app: Flask) -> None:
 
 
 @contextmanager
-def _explained() -> Iterator[None]:
+def explained() -> Iterator[None]:
     """Run a command's service calls: the tables first where development creates them on first
-    use (a fresh clone), and the services' refusals as one-line errors (exit status 1)."""
+    use (a fresh clone), and the services' refusals (a bad value, an unknown name, a database
+    outage) as one-line errors (exit status 1)."""
     try:
         create_tables_if_due()
         yield
-    except (InvalidInput, DatabaseError) as exc:
+    except (InvalidInput, ApiKeyError, DatabaseError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -69,7 +72,7 @@ def create_user_command(
 ) -> None:
     """Create a user; the password is prompted for twice unless --password-stdin."""
     password = _read_password(password_stdin)
-    with _explained():
+    with explained():
         _ensure_admin_role(roles)
         user = users.create_user(username, password, email=email, roles=roles)
     click.echo(f"Created user {user.username} ({user.id}) with roles: {_names(user.role_names)}.")
@@ -78,7 +81,7 @@ def create_user_command(
 @users_cli.command("list")
 def list_users_command() -> None:
     """List every user: name, email, active, roles, last login."""
-    with _explained():
+    with explained():
         found, _ = users.list_users(None, 0, sys.maxsize)
     rows = [("USERNAME", "EMAIL", "ACTIVE", "ROLES", "LAST LOGIN (UTC)")]
     rows += [
@@ -101,7 +104,7 @@ def list_users_command() -> None:
 @PASSWORD_STDIN
 def set_password_command(username: str, password_stdin: bool) -> None:
     """Set a user's password; every login of the user ends."""
-    with _explained():
+    with explained():
         user = users.find_user(username)
         users.set_password(user, _read_password(password_stdin))
     click.echo(f"Password of {user.username} changed; the user's logins were ended.")
@@ -113,7 +116,7 @@ def set_password_command(username: str, password_stdin: bool) -> None:
 @click.option("--remove", "remove", multiple=True, help="A role to remove (repeat for several).")
 def roles_command(username: str, add: tuple[str, ...], remove: tuple[str, ...]) -> None:
     """Add or remove roles; with neither, show the user's roles."""
-    with _explained():
+    with explained():
         user = users.find_user(username)
         _ensure_admin_role(add)
         if add or remove:
@@ -125,7 +128,7 @@ def roles_command(username: str, add: tuple[str, ...], remove: tuple[str, ...]) 
 @click.argument("username")
 def deactivate_command(username: str) -> None:
     """Disable an account: it cannot log in, and its logins end."""
-    with _explained():
+    with explained():
         user = users.deactivate_user(users.find_user(username))
     click.echo(f"Deactivated {user.username}; the user's logins were ended.")
 
@@ -135,7 +138,7 @@ def deactivate_command(username: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def delete_command(username: str, yes: bool) -> None:
     """Delete an account and its logins."""
-    with _explained():
+    with explained():
         user = users.find_user(username)
         if not yes:
             click.confirm(f"Delete the user {user.username} for good?", abort=True)
@@ -149,7 +152,7 @@ def delete_command(username: str, yes: bool) -> None:
 @click.option("--scope", "scopes", multiple=True, help="A scope the role grants (repeatable).")
 def create_role_command(name: str, description: str | None, scopes: tuple[str, ...]) -> None:
     """Create a role."""
-    with _explained():
+    with explained():
         role = users.create_role(name, description, scopes)
     click.echo(f"Created role {role.name} with scopes: {_names(role.scope_set)}.")
 
@@ -157,7 +160,7 @@ def create_role_command(name: str, description: str | None, scopes: tuple[str, .
 @roles_cli.command("list")
 def list_roles_command() -> None:
     """List the roles and the scopes each grants."""
-    with _explained():
+    with explained():
         roles = users.list_roles()
     for role in roles:
         click.echo(
@@ -176,7 +179,7 @@ def list_roles_command() -> None:
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
 def purge_command(older_than: str, batch_size: int) -> None:
     """Delete finished logins in batches; safe to run from every host at once (cron)."""
-    with _explained():
+    with explained():
         deleted = families.purge(parse_age(older_than), batch_size)
     if deleted is None:
         click.echo("Another purge is running (it holds the lock); nothing done here.")

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify
 from flask.cli import AppGroup
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.cli import explained
 from api.errorhandler import RequestValidationError
 from api.ops.accesslog import parse_age
 from api.validation import operation
@@ -218,25 +219,18 @@ def create_command(
     name: str, owner: str | None, service: str | None, scopes: tuple[str, ...], expires: str | None
 ) -> None:
     """Create a key and print it once: store it now, it cannot be shown again."""
-    user = None
-    if owner:
-        try:
-            user = user_named(owner)
-        except NotFoundError as exc:
-            raise click.ClickException(str(exc)) from None
-    if user is None and not service:
+    if not owner and not service:
         raise click.UsageError("Give --owner USERNAME or --service NAME.")
-    try:
+    expires_in = parse_age(expires) if expires else None
+    with explained():
         issued = api_keys().create(
             name,
             scopes,
-            owner=user,
+            owner=user_named(owner) if owner else None,
             service=service,
-            expires_in=parse_age(expires) if expires else None,
+            expires_in=expires_in,
             created_by="cli",
         )
-    except ApiKeyError as exc:
-        raise click.ClickException(str(exc)) from None
     record = issued.record
     click.echo(
         f"Created API key {record.id} ({record.name}), expires {record.expires_at:%Y-%m-%d}."
@@ -250,11 +244,9 @@ def create_command(
 @click.option("--all", "include_revoked", is_flag=True, help="Include revoked keys.")
 def list_command(owner: str | None, include_revoked: bool) -> None:
     """List keys: id, name, owner, scopes, expiry, last use (never the keys themselves)."""
-    try:
+    with explained():
         user = user_named(owner) if owner else None
-    except NotFoundError as exc:
-        raise click.ClickException(str(exc)) from None
-    keys = api_keys().listed(owner=user, include_revoked=include_revoked)
+        keys = api_keys().listed(owner=user, include_revoked=include_revoked)
     if not keys:
         click.echo("No API keys.")
     for record in keys:
@@ -273,8 +265,6 @@ def list_command(owner: str | None, include_revoked: bool) -> None:
 @click.argument("key_id")
 def revoke_command(key_id: str) -> None:
     """Revoke a key: refused from the next request on, on every worker and instance."""
-    try:
+    with explained():
         record = api_keys().revoke(key_id)
-    except NotFoundError as exc:
-        raise click.ClickException(str(exc)) from None
     click.echo(f"Revoked API key {record.id} ({record.name}).")

@@ -1,4 +1,5 @@
-"""``flask users``, ``flask roles``, ``flask auth purge`` on SQLite, and the login rehash."""
+"""``flask users``, ``flask roles``, ``flask auth purge`` on SQLite, and the login rehash; the
+error handling that ``flask api-keys`` shares with them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from database.sql import db, db_create_all
 from database.sql.identity import RefreshFamily, User
 from database.sql.types import aware_utc_now
 from tests.support.accounts import OTHER_PASSWORD, PASSWORD, login
+from tests.support.services import free_port
 
 
 @pytest.fixture
@@ -155,3 +157,34 @@ def test_the_first_administrator_takes_one_command_on_a_fresh_database(
     out = run(runner, "users", "roles", "root", "--add", "admni", code=1)
     assert "flask roles create admni" in out
     assert "Created the role" not in run(runner, "users", "roles", "root", "--add", "admin")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "output"),
+    [
+        (("users", "list"), 0, "USERNAME"),
+        (("api-keys", "list"), 0, "No API keys."),
+        (("api-keys", "create", "k", "--owner", "nobody"), 1, "No user is named 'nobody'"),
+        (("api-keys", "revoke", "doesnotexist"), 1, "No API key has the id 'doesnotexist'"),
+    ],
+)
+def test_commands_create_the_tables_of_a_fresh_database_first(
+    make_app: Callable[..., Flask], args: tuple[str, ...], code: int, output: str
+) -> None:
+    # A fresh clone in development: the first command, whichever it is, finds its tables.
+    runner = make_app(SQL_CREATE_TABLES="1").test_cli_runner()
+    assert output in run(runner, *args, code=code)
+
+
+@pytest.mark.parametrize(
+    "args", [("users", "list"), ("roles", "create", "staff"), ("api-keys", "list"),
+             ("api-keys", "create", "k", "--service", "ci"), ("api-keys", "revoke", "k")],
+)  # fmt: skip
+def test_a_database_outage_is_a_one_line_error(
+    make_app: Callable[..., Flask], args: tuple[str, ...]
+) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/app"  # nothing listens there
+    runner = make_app(DATABASE_URL=url, SQL_CREATE_TABLES="1").test_cli_runner()
+    result = runner.invoke(args=list(args))
+    assert result.exit_code == 1, result.output
+    assert result.output == "Error: The database is unavailable right now; try again in a moment.\n"

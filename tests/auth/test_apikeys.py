@@ -272,19 +272,25 @@ def test_cli_create_list_revoke(keys_app: Flask, client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "code", "message"),
     [
-        (["api-keys", "create", "k", "--scope", "deploy"], "--owner USERNAME or --service NAME"),
-        (["api-keys", "create", "k", "--owner", "nobody"], "No user is named 'nobody'"),
-        (["api-keys", "create", "k", "--service", "ci", "--scope", "bad scope!"], "not valid"),
-        (["api-keys", "create", "k", "--service", "ci", "--expires", "soon"], "not an age"),
-        (["api-keys", "revoke", "doesnotexist"], "No API key has the id"),
+        # A usage mistake exits 2 (click); a refusal of the services exits 1 (api.cli.explained).
+        (["api-keys", "create", "k", "--scope", "deploy"], 2, "--owner USERNAME or --service NAME"),
+        (["api-keys", "create", "k", "--service", "ci", "--expires", "soon"], 2, "not an age"),
+        (["api-keys", "create", "k", "--owner", "nobody"], 1, "No user is named 'nobody'"),
+        (["api-keys", "create", "k", "--service", "ci", "--scope", "bad scope!"], 1, "not valid"),
+        (["api-keys", "create", " ", "--service", "ci"], 1, "Give the key a name"),
+        (["api-keys", "list", "--owner", "nobody"], 1, "No user is named 'nobody'"),
+        (["api-keys", "revoke", "doesnotexist"], 1, "No API key has the id"),
     ],
-)
-def test_cli_refusals_say_what_to_do(keys_app: Flask, args: list[str], message: str) -> None:
+)  # fmt: skip
+def test_cli_refusals_say_what_to_do(
+    keys_app: Flask, args: list[str], code: int, message: str
+) -> None:
     result = keys_app.test_cli_runner().invoke(args=args)
-    assert result.exit_code != 0
-    assert message in result.output
+    assert result.exit_code == code, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert result.output.startswith(("Error: ", "Usage: "))
 
 
 def test_accepted_api_key_single_key_mode(make_app: Callable[..., Flask]) -> None:
