@@ -8,6 +8,7 @@ set) and drops it afterwards, even when a test fails.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import unittest
 import uuid
@@ -20,7 +21,7 @@ from database.errors import ConflictError, NotFoundError
 from database.sql import db, db_create_all, db_drop_all, setup_sql_db
 from database.sql.dbtype import DBType
 from database.sql.models import Item, Test
-from tests.support.sql import drop_if_exists, new_database_url, plain
+from tests.support.sql import new_database_url, plain
 
 # The cases live in a mixin so that only the per-database classes are collected; type
 # checkers see it as the TestCase it always ends up in.
@@ -39,6 +40,7 @@ class SqlCrudCases(CasesBase):
     @classmethod
     def setUpClass(cls) -> None:
         directory = tempfile.mkdtemp(prefix="sql_test_")
+        cls.addClassCleanup(os.rmdir, directory)  # last: empty once the database is dropped
         url = new_database_url(cls.kind, directory)
         cls.app = Flask(__name__, instance_path=directory)
         if cls.kind is DBType.MSSQL:
@@ -56,15 +58,14 @@ class SqlCrudCases(CasesBase):
                 database_name=url.database,
             )
         # Registered before creating anything: the database goes even if set-up fails midway.
-        cls.addClassCleanup(cls._drop_database, url)
+        cls.addClassCleanup(cls._drop_database)
         with cls.app.app_context():
             db_create_all()
 
     @classmethod
-    def _drop_database(cls, url: object) -> None:
+    def _drop_database(cls) -> None:
         with cls.app.app_context():
             db_drop_all(testing=True)
-        drop_if_exists(url)  # type: ignore[arg-type]
 
     def setUp(self) -> None:
         context = self.app.app_context()

@@ -8,7 +8,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from flask import Flask, current_app, has_request_context, request
@@ -54,6 +54,9 @@ SCHEMA_LOCK_TIMEOUT_SECONDS = 10
 SCHEMA_LOCK_BUSY = (
     "Another process has been creating the database tables for a while; try again in a moment."
 )
+# What every SQLite database file starts with; the files SQLite keeps next to one in use.
+SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_COMPANION_SUFFIXES = ("-journal", "-wal", "-shm")
 # Used when the app was not built by api.create_app (whose settings set these keys).
 CONFIG_DEFAULTS: dict[str, object] = {
     "DATABASE_URL": "",
@@ -366,8 +369,39 @@ def db_drop_all(testing: bool = False, conn: str | URL | None = None) -> None:
         if testing:
             # Pooled connections would keep the database in use (MySQL waits for them).
             db.engine.dispose()
-            if target.database not in (None, "", ":memory:") and database_exists(target):
-                drop_database(target)
+            drop_database_if_exists(target)
+
+
+def drop_database_if_exists(url: URL) -> None:
+    """Drop the database ``url`` names, if it exists (an in-memory one has nothing to drop).
+
+    A SQLite database is its file, deleted with the journal files SQLite keeps next to it
+    (``-journal``, ``-wal``, ``-shm``: another connection still open leaves them), and also
+    when it is empty (a connection opened it and wrote nothing, as ``db_drop_all`` does on a
+    database never created). A file that is not a SQLite database is refused, not deleted.
+    """
+    if url.database in (None, "", ":memory:"):
+        return
+    if DBType.from_backend(url.get_backend_name()) is not DBType.SQLITE:
+        if database_exists(url):
+            drop_database(url)
+        return
+    path = str(url.database)
+    if os.path.isfile(path) and not _sqlite_file(path):
+        raise ConfigurationError(
+            f"{path} is not a SQLite database, so it was not deleted; check that DATABASE_URL "
+            "(or the conn given to db_drop_all) names the test database."
+        )
+    for name in (path, *(path + suffix for suffix in SQLITE_COMPANION_SUFFIXES)):
+        with suppress(FileNotFoundError):
+            os.remove(name)
+
+
+def _sqlite_file(path: str) -> bool:
+    """True when the file at ``path`` is empty or starts with SQLite's header."""
+    with open(path, "rb") as file:
+        start = file.read(len(SQLITE_HEADER))
+    return start in (b"", SQLITE_HEADER)
 
 
 def _as_url(conn: str | URL) -> URL:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 
 from database.sql.dbtype import DBType
+from database.sql.extension import drop_database_if_exists
 from tests.support.services import port_open, unavailable
 
 # The tests' own variables (not app settings); the defaults match the local servers.
@@ -55,12 +58,15 @@ def new_database_url(kind: DBType, directory: str) -> URL:
     return server_url(kind).set(database=unique_name())
 
 
-def drop_if_exists(url: URL) -> None:
-    """Drop the test database when it exists (cleanup that must not hide the real failure)."""
-    from sqlalchemy_utils import database_exists, drop_database
+def database_gone(url: URL) -> bool:
+    """True when the database no longer exists; for SQLite, when no file of it is left: no
+    file whose name starts with the database file's (empty or not; -journal, -wal, -shm)."""
+    from sqlalchemy_utils import database_exists
 
-    if database_exists(url):
-        drop_database(url)
+    if DBType.from_backend(url.get_backend_name()) is DBType.SQLITE:
+        path = Path(str(url.database))
+        return not any(path.parent.glob(glob.escape(path.name) + "*"))
+    return not database_exists(url)
 
 
 def force_drop(url: URL) -> None:
@@ -84,9 +90,9 @@ def force_drop(url: URL) -> None:
             for (session_id,) in sessions.all():
                 connection.execute(text(f"KILL {int(session_id)}"))
         engine.dispose()
-        drop_if_exists(url)
+        drop_database_if_exists(url)
     else:
-        drop_if_exists(url)
+        drop_database_if_exists(url)
 
 
 @contextmanager
@@ -99,7 +105,7 @@ def created_database(kind: DBType, directory: str) -> Iterator[URL]:
     try:
         yield url
     finally:
-        drop_if_exists(url)
+        drop_database_if_exists(url)
 
 
 def plain(url: URL) -> str:

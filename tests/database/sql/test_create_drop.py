@@ -1,7 +1,9 @@
-"""db_create_all and db_drop_all on SQLite, PostgreSQL and MariaDB: bounded, never hanging."""
+"""db_create_all and db_drop_all on SQLite, PostgreSQL and MariaDB: bounded, never hanging;
+a dropped SQLite database leaves no file behind."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,11 +14,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy_utils import database_exists
 
+from database.errors import ConfigurationError
 from database.sql import db, db_create_all, db_drop_all, setup_sql_db
 from database.sql.dbtype import DBType
 from database.sql.extension import schema_lock
 from database.sql.models import Test
-from tests.support.sql import force_drop, new_database_url, plain
+from tests.support.sql import database_gone, force_drop, new_database_url, plain
 
 KINDS = [DBType.SQLITE, DBType.POSTGRESQL, DBType.MYSQL]
 # db_drop_all takes well under a second; a hang (a lock wait) must fail the test, not CI.
@@ -69,7 +72,7 @@ def test_drop_after_a_query_in_the_same_context(database_url: URL, tmp_path: Pat
             db_drop_all(testing=True)
 
     finish_within(BOUND_SECONDS, teardown_like_the_original)
-    assert not database_exists(database_url)
+    assert database_gone(database_url)
 
 
 def test_drop_tables_only_keeps_the_database(database_url: URL, tmp_path: Path) -> None:
@@ -119,7 +122,45 @@ def test_conn_names_the_database_to_drop(database_url: URL, tmp_path: Path, form
         db_create_all()
         conn = app.config["SQLALCHEMY_DATABASE_URI"] if form == "url" else plain(database_url)
         db_drop_all(testing=True, conn=conn)
-    assert not database_exists(database_url)
+    assert database_gone(database_url)
+
+
+def test_a_sqlite_database_goes_with_its_journal_files(tmp_path: Path) -> None:
+    url = new_database_url(DBType.SQLITE, str(tmp_path))
+    app = sql_app(url, tmp_path)
+    with app.app_context():
+        db_create_all()
+        Test(title="x").insert()
+        # Another connection (another process, a hung test) keeps WAL mode's -wal and -shm.
+        other = sqlite3.connect(str(url.database))
+        other.execute("PRAGMA journal_mode=WAL")
+        other.execute("INSERT INTO test (title) VALUES ('y')").connection.commit()
+        Path(f"{url.database}-journal").touch()  # a crashed writer's journal
+        assert {path.name for path in tmp_path.iterdir()} >= {
+            f"{Path(str(url.database)).name}{suffix}" for suffix in ("", "-wal", "-shm", "-journal")
+        }
+        db_drop_all(testing=True)
+    other.close()
+    assert database_gone(url)
+
+
+def test_dropping_a_sqlite_database_never_created_leaves_no_file(tmp_path: Path) -> None:
+    # Dropping the tables opens the file, which SQLite creates empty: it must go too.
+    url = new_database_url(DBType.SQLITE, str(tmp_path))
+    with sql_app(url, tmp_path).app_context():
+        db_drop_all(testing=True)
+    assert database_gone(url)
+
+
+def test_a_file_that_is_not_a_sqlite_database_is_not_deleted(tmp_path: Path) -> None:
+    url = new_database_url(DBType.SQLITE, str(tmp_path))
+    with sql_app(url, tmp_path).app_context():
+        db_create_all()
+        notes = tmp_path / "notes.txt"
+        notes.write_text("not a database")
+        with pytest.raises(ConfigurationError, match=r"notes\.txt is not a SQLite database"):
+            db_drop_all(testing=True, conn=f"sqlite:///{notes}")
+    assert notes.read_text() == "not a database"
 
 
 def test_conn_without_testing_is_refused(tmp_path: Path) -> None:
