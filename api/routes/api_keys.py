@@ -17,8 +17,7 @@ from api.validation import operation
 from auth.apikeys import ApiKeyError, IssuedKey, api_keys
 from auth.auth import require_principal
 from auth.policies import protected_route
-from auth.users import ADMIN_ROLE
-from database.errors import NotFoundError
+from auth.users import ADMIN_ROLE, find_user
 from database.sql.identity import ApiKey, User
 
 api_keys_bp = Blueprint("api_keys", __name__)
@@ -113,14 +112,6 @@ def calling_user() -> User:
     return User.get_or_raise(require_principal().subject)
 
 
-def user_named(username: str) -> User:
-    """A user by username, or 404."""
-    user = User.by_username(username)
-    if user is None:
-        raise NotFoundError(f"No user is named {username!r}; check the username.")
-    return user
-
-
 def lifetime(days: int | None) -> timedelta | None:
     """The requested lifetime, or None for the default."""
     return timedelta(days=days) if days is not None else None
@@ -163,7 +154,7 @@ def revoke_own_key(key_id: str) -> tuple[str, int]:
 @operation(responses={200: KeyList}, errors=(404,))
 def list_keys(query: KeyListQuery) -> Response:
     """Every key (or one user's), newest first."""
-    owner = user_named(query.owner) if query.owner else None
+    owner = find_user(query.owner) if query.owner else None
     keys = api_keys().listed(owner=owner, include_revoked=query.include_revoked)
     return jsonify(api_keys=[key_json(k) for k in keys])
 
@@ -173,7 +164,7 @@ def list_keys(query: KeyListQuery) -> Response:
 @operation(responses={201: KeyCreated}, errors=(404,))
 def create_key(body: KeyCreate) -> tuple[Response, int, dict[str, str]]:
     """A new key for a user or a named service."""
-    owner = user_named(body.owner) if body.owner else None
+    owner = find_user(body.owner) if body.owner else None
     return created(_create(body, owner=owner, service=body.service))
 
 
@@ -226,7 +217,7 @@ def create_command(
         issued = api_keys().create(
             name,
             scopes,
-            owner=user_named(owner) if owner else None,
+            owner=find_user(owner) if owner else None,
             service=service,
             expires_in=expires_in,
             created_by="cli",
@@ -245,7 +236,7 @@ def create_command(
 def list_command(owner: str | None, include_revoked: bool) -> None:
     """List keys: id, name, owner, scopes, expiry, last use (never the keys themselves)."""
     with explained():
-        user = user_named(owner) if owner else None
+        user = find_user(owner) if owner else None
         keys = api_keys().listed(owner=user, include_revoked=include_revoked)
     if not keys:
         click.echo("No API keys.")

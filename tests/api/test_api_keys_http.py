@@ -40,12 +40,16 @@ def test_admin_creates_lists_and_revokes_keys(accounts_app: Flask) -> None:
     assert both.status_code == 422
     nobody = client.post("/api/api-keys", json={"name": "x", "owner": "zed"}, headers=admin)
     assert nobody.status_code == 404
+    assert nobody.get_json()["message"] == "There is no user called 'zed'."
 
     listed = client.get("/api/api-keys", headers=admin).get_json()["api_keys"]
     assert {k["id"] for k in listed} >= {key_id, for_ann.get_json()["id"]}
     assert all("key" not in k and "secret_hash" not in k for k in listed)
     only_ann = client.get("/api/api-keys?owner=ann", headers=admin).get_json()["api_keys"]
     assert [k["owner"] for k in only_ann] == ["ann"]
+    # Owners are named as users log in: case and surrounding spaces do not matter.
+    as_typed = client.get("/api/api-keys?owner=%20Ann%20", headers=admin).get_json()["api_keys"]
+    assert as_typed == only_ann
 
     use = client.get("/api/principals/service:ci", headers={"X-Api-Key": key})
     assert use.status_code == 200

@@ -164,7 +164,7 @@ def test_the_first_administrator_takes_one_command_on_a_fresh_database(
     [
         (("users", "list"), 0, "USERNAME"),
         (("api-keys", "list"), 0, "No API keys."),
-        (("api-keys", "create", "k", "--owner", "nobody"), 1, "No user is named 'nobody'"),
+        (("api-keys", "create", "k", "--owner", "nobody"), 1, "There is no user called 'nobody'"),
         (("api-keys", "revoke", "doesnotexist"), 1, "No API key has the id 'doesnotexist'"),
     ],
 )

@@ -277,10 +277,10 @@ def test_cli_create_list_revoke(keys_app: Flask, client: FlaskClient) -> None:
         # A usage mistake exits 2 (click); a refusal of the services exits 1 (api.cli.explained).
         (["api-keys", "create", "k", "--scope", "deploy"], 2, "--owner USERNAME or --service NAME"),
         (["api-keys", "create", "k", "--service", "ci", "--expires", "soon"], 2, "not an age"),
-        (["api-keys", "create", "k", "--owner", "nobody"], 1, "No user is named 'nobody'"),
+        (["api-keys", "create", "k", "--owner", "nobody"], 1, "There is no user called 'nobody'"),
         (["api-keys", "create", "k", "--service", "ci", "--scope", "bad scope!"], 1, "not valid"),
         (["api-keys", "create", " ", "--service", "ci"], 1, "Give the key a name"),
-        (["api-keys", "list", "--owner", "nobody"], 1, "No user is named 'nobody'"),
+        (["api-keys", "list", "--owner", "nobody"], 1, "There is no user called 'nobody'"),
         (["api-keys", "revoke", "doesnotexist"], 1, "No API key has the id"),
     ],
 )  # fmt: skip
