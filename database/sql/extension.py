@@ -6,7 +6,6 @@ import logging
 import os
 import threading
 import time
-import zlib
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -25,6 +24,7 @@ from sqlalchemy_utils import create_database, database_exists, drop_database
 from database.errors import ConfigurationError, UnavailableError
 from database.sql.dbtype import DBType
 from database.sql.errors import translate, translated_errors
+from database.sql.locks import database_lock
 from database.sql.urls import (
     build_url,
     describe,
@@ -49,7 +49,6 @@ MISSING_RECHECK_SECONDS = 30.0
 _missing_answers: dict[str, tuple[float, bool]] = {}  # URL -> (when asked, missing?)
 # The lock that serialises table creation between processes (see schema_lock).
 SCHEMA_LOCK_NAME = "flask-jwe-api:create-tables"
-SCHEMA_LOCK_KEY = zlib.crc32(SCHEMA_LOCK_NAME.encode())  # the same number in every process
 SCHEMA_LOCK_TIMEOUT_SECONDS = 10
 SCHEMA_LOCK_BUSY = (
     "Another process has been creating the database tables for a while; try again in a moment."
@@ -293,61 +292,13 @@ def _ensure_database(url: URL) -> None:
 def schema_lock(engine: Engine) -> Iterator[Connection]:
     """A connection holding a database-wide lock, so one process at a time changes the schema.
 
-    PostgreSQL: a transaction-scoped advisory lock (DDL is transactional there). MySQL and
-    MariaDB: GET_LOCK, held by the session because DDL commits implicitly. SQL Server:
-    sp_getapplock. SQLite: the file's own write lock, taken by BEGIN IMMEDIATE. Waits are
-    bounded by SCHEMA_LOCK_TIMEOUT_SECONDS (SQLite: by SQL_CONNECT_TIMEOUT_SECONDS).
+    The wait is bounded by SCHEMA_LOCK_TIMEOUT_SECONDS (SQLite: by SQL_CONNECT_TIMEOUT_SECONDS);
+    a lock still held elsewhere after it raises UnavailableError. See ``database_lock``.
     """
-    kind = DBType.from_backend(engine.url.get_backend_name())
-    if kind is DBType.SQLITE:
-        with engine.connect() as connection:
-            # The driver must not open transactions itself, or BEGIN IMMEDIATE would nest.
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                yield connection
-            except BaseException:
-                connection.exec_driver_sql("ROLLBACK")
-                raise
-            connection.exec_driver_sql("COMMIT")
-    elif kind is DBType.MYSQL:
-        # GET_LOCK names are server-wide, so the name includes the database (64 characters).
-        name = f"{SCHEMA_LOCK_NAME}:{engine.url.database}"[:64]
-        with engine.connect() as connection:
-            acquired = connection.scalar(
-                text("SELECT GET_LOCK(:name, :seconds)"),
-                {"name": name, "seconds": SCHEMA_LOCK_TIMEOUT_SECONDS},
-            )
-            if acquired != 1:
-                raise UnavailableError(SCHEMA_LOCK_BUSY)
-            try:
-                yield connection
-            finally:
-                connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
-    else:
-        with engine.begin() as connection:
-            if kind is DBType.POSTGRESQL:
-                # Advisory locks belong to one database, so one key serves every database.
-                connection.exec_driver_sql(
-                    f"SET LOCAL lock_timeout = '{SCHEMA_LOCK_TIMEOUT_SECONDS}s'"
-                )
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY}
-                )
-            else:
-                status = connection.scalar(
-                    text(
-                        # NOCOUNT: pyodbc would otherwise see a row count before the result.
-                        "SET NOCOUNT ON; DECLARE @status int; "
-                        "EXEC @status = sp_getapplock @Resource = :name, "
-                        "@LockMode = 'Exclusive', @LockOwner = 'Transaction', "
-                        "@LockTimeout = :milliseconds; SELECT @status"
-                    ),
-                    {"name": SCHEMA_LOCK_NAME, "milliseconds": SCHEMA_LOCK_TIMEOUT_SECONDS * 1000},
-                )
-                if status is None or status < 0:
-                    raise UnavailableError(SCHEMA_LOCK_BUSY)
-            yield connection
+    with database_lock(engine, SCHEMA_LOCK_NAME, SCHEMA_LOCK_TIMEOUT_SECONDS) as connection:
+        if connection is None:
+            raise UnavailableError(SCHEMA_LOCK_BUSY)
+        yield connection
 
 
 def db_drop_all(testing: bool = False, conn: str | URL | None = None) -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy_utils import database_exists
 
-from database.errors import ConfigurationError
-from database.sql import db, db_create_all, db_drop_all, setup_sql_db
+from database.errors import ConfigurationError, UnavailableError
+from database.sql import db, db_create_all, db_drop_all, extension, setup_sql_db
 from database.sql.dbtype import DBType
 from database.sql.extension import schema_lock
 from database.sql.models import Test
@@ -113,6 +113,32 @@ def test_schema_lock_admits_one_holder_at_a_time(database_url: URL, tmp_path: Pa
     waiting.join(BOUND_SECONDS)
     assert order == ["first out", "second in"]
     engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", [DBType.POSTGRESQL, DBType.MYSQL], ids=str, indirect=True)
+def test_schema_lock_held_too_long_is_an_outage(
+    database_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(extension, "SCHEMA_LOCK_TIMEOUT_SECONDS", 1)
+    app = sql_app(database_url, tmp_path)
+    with app.app_context():
+        db_create_all()
+        engine = db.engine
+    second = create_engine(database_url)
+
+    def take_it_too() -> None:
+        with schema_lock(second):
+            pass
+
+    try:
+        with schema_lock(engine), pytest.raises(UnavailableError) as raised:
+            finish_within(BOUND_SECONDS, take_it_too)
+        assert str(raised.value) == extension.SCHEMA_LOCK_BUSY
+        with schema_lock(second) as connection:  # free again once the holder is done
+            assert connection.scalar(text("SELECT 1")) == 1
+    finally:
+        second.dispose()
+        engine.dispose()
 
 
 @pytest.mark.parametrize("form", ["url", "text"])
