@@ -20,7 +20,6 @@ from sqlalchemy import (
     Table,
     create_engine,
     delete,
-    func,
     insert,
     inspect,
     make_url,
@@ -29,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DatabaseError
 
 from database.sql.errors import translated_errors
+from database.sql.paging import counted_page
 
 TABLE_NAME = "access_log"
 MAX_PATH = 2048
@@ -127,22 +127,14 @@ class AccessLogStore:
         A database that cannot be reached raises ``UnavailableError`` (a 503 page).
         """
         table = access_log_table
-        conditions = query.conditions()
-        page = (
-            select(table)
-            .where(*conditions)
-            .order_by(table.c.time.desc(), table.c.id.desc())
-            .offset(offset)
-            .limit(limit)
-        )
+        matching = select(table).where(*query.conditions())
+        newest_first = [table.c.time.desc(), table.c.id.desc()]
         with translated_errors():
             self._ensure_table()
             with self.engine.connect() as connection:
-                total = connection.scalar(
-                    select(func.count()).select_from(table).where(*conditions)
-                )
-                rows = [dict(row) for row in connection.execute(page).mappings()]
-        return rows, int(total or 0)
+                page, total = counted_page(connection, matching, newest_first, offset, limit)
+                rows = [dict(row) for row in page.mappings()]
+        return rows, total
 
     def close(self) -> None:
         """Close the engine's connections."""

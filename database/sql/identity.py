@@ -34,6 +34,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from database.sql.errors import translated_errors
 from database.sql.extension import db
 from database.sql.models import Identifier, ModelBase
+from database.sql.paging import counted_page
 from database.sql.types import UTCDateTime, aware_utc_now
 
 __all__ = ["ApiKey", "RefreshFamily", "Role", "User", "split_scopes", "user_roles"]
@@ -153,9 +154,8 @@ class User(Identifier, ModelBase, db.Model):  # type: ignore[name-defined]
                 )
             )
         with translated_errors():
-            total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-            page = query.order_by(cls.username).offset(offset).limit(limit)
-            return db.session.scalars(page).all(), int(total)
+            rows, total = counted_page(db.session, query, [cls.username], offset, limit)
+            return rows.scalars().all(), total
 
     @classmethod
     def names_by_ids(cls, ids: Iterable[str]) -> dict[str, str]:

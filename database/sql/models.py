@@ -30,6 +30,7 @@ from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from database.errors import ConflictError, DatabaseError, NotFoundError
 from database.sql.errors import translate, translated_errors
 from database.sql.extension import db
+from database.sql.paging import counted_page
 from database.sql.types import UTCDateTime, aware_utc_now
 
 __all__ = ["Identifier", "Item", "ModelBase", "Test", "current_actor", "set_actor_provider"]
@@ -95,11 +96,10 @@ class ModelBase:
     @classmethod
     def page(cls, offset: int, limit: int) -> tuple[Sequence[Self], int]:
         """``limit`` records from ``offset`` in primary-key order, and the total count."""
-        table = _table(cls)
+        order = _table(cls).primary_key.columns
         with translated_errors():
-            total = db.session.scalar(select(db.func.count()).select_from(table)) or 0
-            query = select(cls).order_by(*table.primary_key.columns).offset(offset).limit(limit)
-            return db.session.scalars(query).all(), int(total)
+            rows, total = counted_page(db.session, select(cls), order, offset, limit)
+            return rows.scalars().all(), total
 
     def _write(self, step: Callable[[ModelBase], None]) -> Self:
         """Run ``step`` on this record and commit; on any failure roll back, then raise.
