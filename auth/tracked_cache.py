@@ -7,7 +7,9 @@ under a prefix that changes or disappears, anywhere in the deployment, to every 
 Before each lookup the process applies the pushes already on its socket, so a change made by
 any worker or instance (a logout, a revocation) is seen by the next request everywhere; only
 entries untouched since their last read are served from memory. If the tracking connection
-fails, the cache is emptied and lookups go to the source until it is back.
+fails, the cache is emptied and lookups go to the source until it is back; a reconnect that
+fails is not tried again for a while (0.1 s, doubling up to 5 s), so while Redis is out of
+reach one request per interval waits for a connect attempt, not every request.
 
 A cached value need not come from Redis: a value loaded from the database is cached under a
 key whose Redis counterpart ``<prefix><key>`` is written whenever the value changes
@@ -29,6 +31,8 @@ from typing import Any
 
 import redis
 from flask import Flask
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,10 @@ MAX_ENTRIES = 10_000
 # Upper bound on how long a copy is trusted even without news from Redis (key expiry is
 # reported by Redis too, but only when it actually removes the key).
 MAX_AGE_SECONDS = 30.0
+# After a failed reconnect, lookups go to the source without trying again for this long,
+# doubled after each further failure up to the maximum, and forgotten on success.
+RECONNECT_FIRST_DELAY_SECONDS = 0.1
+RECONNECT_MAX_DELAY_SECONDS = 5.0
 
 # Every cache of this process, so that a forked child (gunicorn --preload) starts each one
 # afresh instead of sharing its parent's socket and copies.
@@ -70,9 +78,12 @@ class TrackedCache:
         self._poller: select.poll | None = None
         self._unsupported = False
         self._generation = 0
+        self._reconnect_delay = 0.0  # 0 while the last connect worked
+        self._reconnect_after = 0.0  # time.monotonic() before which no connect is tried
         self.client_id: int | None = None
         self.hits = 0
         self.misses = 0
+        self.connect_attempts = 0  # tracking connections tried, for monitoring
         _INSTANCES.add(self)
 
     @property
@@ -159,12 +170,17 @@ class TrackedCache:
         Only this method reads the tracking connection, and it reads until redis-py's buffer
         is empty; so between two calls nothing can wait in that buffer, and a zero-timeout
         ``poll`` of the socket tells whether Redis sent anything (an invalidation, or the end
-        of the connection, which ``can_read`` then raises).
+        of the connection, which ``can_read`` then raises). A lost connection is reopened at
+        the next call; a failed reopening waits out its backoff, during which the cache
+        answers nothing, as while disconnected (no invalidation could reach it).
         """
         if self._unsupported:
             return False
+        connecting = self._connection is None
+        if connecting and time.monotonic() < self._reconnect_after:
+            return False
         try:
-            if self._connection is None:
+            if connecting:
                 self._connect()
             connection, poller = self._connection, self._poller
             assert connection is not None and poller is not None
@@ -180,11 +196,24 @@ class TrackedCache:
             return False
         except (redis.RedisError, OSError):
             self._reset()
+            if connecting:
+                self._back_off()
             return False
         return True
 
+    def _back_off(self) -> None:
+        """After a failed connect: wait longer than last time before the next attempt."""
+        self._reconnect_delay = min(
+            RECONNECT_MAX_DELAY_SECONDS,
+            max(RECONNECT_FIRST_DELAY_SECONDS, self._reconnect_delay * 2),
+        )
+        self._reconnect_after = time.monotonic() + self._reconnect_delay
+
     def _after_fork(self) -> None:
-        """In a forked child: never use the parent's socket, lock or copies."""
+        """In a forked child: never use the parent's socket, lock or copies.
+
+        A reconnect backoff is kept: Redis was out of the parent's reach a moment ago.
+        """
         self._lock = threading.Lock()
         self._connection = self._poller = None
         self._entries.clear()
@@ -192,20 +221,30 @@ class TrackedCache:
 
     def _connect(self) -> None:
         """Open a RESP3 connection that receives every change of a session key."""
+        self.connect_attempts += 1
         pool = self._client.connection_pool
-        kwargs = {**pool.connection_kwargs, "protocol": 3}
+        # One try per call: the backoff spaces them out, where redis-py's own retries (a
+        # client made by redis.Redis() has ten) would hold every lookup for seconds.
+        kwargs = {**pool.connection_kwargs, "protocol": 3, "retry": Retry(NoBackoff(), 0)}
         connection = pool.connection_class(**kwargs)
-        connection.connect()
-        connection._parser.set_invalidation_push_handler(self._on_invalidate)
-        connection.send_command("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", self._prefix)
-        connection.read_response()
-        connection.send_command("CLIENT", "ID")
-        self.client_id = int(connection.read_response())
-        poller = select.poll()
-        poller.register(connection._sock, select.POLLIN)
+        try:
+            connection.connect()
+            connection._parser.set_invalidation_push_handler(self._on_invalidate)
+            connection.send_command("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", self._prefix)
+            connection.read_response()
+            connection.send_command("CLIENT", "ID")
+            self.client_id = int(connection.read_response())
+            poller = select.poll()
+            poller.register(connection._sock, select.POLLIN)
+        except BaseException:
+            # A half-opened connection is not self._connection yet, so _reset would miss it.
+            with contextlib.suppress(redis.RedisError, OSError):
+                connection.disconnect()
+            raise
         # Anything cached before this point may have changed unseen.
         self._entries.clear()
         self._connection, self._poller = connection, poller
+        self._reconnect_delay = self._reconnect_after = 0.0
 
     def _on_invalidate(self, message: list[Any]) -> None:
         """``["invalidate", [keys]]``; a null key list means the whole database was flushed."""
