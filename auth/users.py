@@ -1,7 +1,8 @@
 """User and role services: the one place account rules live, for the API, the CLI and admin pages.
 
 Every function commits its change and raises the project's own errors: ``InvalidInput``
-(422, a refused value), ``ConflictError`` (409, a taken username or email),
+(422, a refused value), ``ConflictError`` (409, a taken username or email, or a change that
+would leave no active administrator),
 ``NotFoundError`` (404), ``AuthError`` (401, failed login). A change that alters what a
 user's tokens say or allow (password, roles, deactivation, deletion, rename) revokes the
 user's logins everywhere.
@@ -23,7 +24,7 @@ from auth.passwords import (
     verify_dummy,
     verify_password,
 )
-from database.errors import NotFoundError
+from database.errors import ConflictError, NotFoundError
 from database.sql.identity import (
     EMAIL_LENGTH,
     USERNAME_LENGTH,
@@ -193,6 +194,8 @@ def update_user(
     is_active: bool | None = None,
 ) -> User:
     """Change the given fields; a rename or deactivation ends the user's logins."""
+    if is_active is False:
+        _keep_an_active_admin(user, "deactivating them", "is_active")
     reason = None
     name = _valid_username(username) if username is not None else user.username
     if name != user.username:
@@ -225,6 +228,7 @@ def deactivate_user(user: User) -> User:
 
 def delete_user(user: User) -> None:
     """Delete the account and its logins; its access tokens are refused at once."""
+    _keep_an_active_admin(user, "deleting them")
     user_id = user.id
     revoke_user_families(user_id, DELETED)
     RefreshFamily.delete_for_user(user_id)
@@ -255,7 +259,10 @@ def change_own_password(user: User, current: str, new: str, family: str) -> None
 def set_roles(user: User, names: Iterable[str]) -> User:
     """Give the user exactly these roles; their logins end so tokens carry the new ones."""
     roles = _roles(names)
-    if {role.name for role in roles} != user.role_names:
+    wanted = {role.name for role in roles}
+    if wanted != user.role_names:
+        if ADMIN_ROLE not in wanted:
+            _keep_an_active_admin(user, f"taking the {ADMIN_ROLE} role from them", "roles")
         user.roles = roles
         user.update()
         revoke_user_families(user.id, ROLES_CHANGED)
@@ -268,6 +275,25 @@ def change_roles(user: User, add: Iterable[str] = (), remove: Iterable[str] = ()
     _roles(remove)  # a misspelt name is refused rather than silently ignored
     names = (user.role_names | {name.strip() for name in add}) - {name.strip() for name in remove}
     return set_roles(user, names)
+
+
+def _keep_an_active_admin(user: User, change: str, field: str | None = None) -> None:
+    """Refuse (409) ``change`` when ``user`` is the last active administrator.
+
+    The one guard against locking everyone out of the administration, for the API, the admin
+    pages and the CLI alike. It runs before the change touches anything; its lock is held
+    until the change commits, so two administrators removing each other at once cannot both
+    succeed.
+    """
+    if not (user.is_active and ADMIN_ROLE in user.role_names):
+        return  # the common case costs no query
+    if User.locked_active_with_role(ADMIN_ROLE) == {user.id}:
+        raise ConflictError(
+            f"{user.username} is the last active administrator, so {change} would leave no "
+            f"one who can manage users and roles. Give another active user the {ADMIN_ROLE} "
+            "role first.",
+            fields=(field,) if field else (),
+        )
 
 
 # --- roles -----------------------------------------------------------------------------------

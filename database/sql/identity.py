@@ -158,6 +158,25 @@ class User(Identifier, ModelBase, db.Model):  # type: ignore[name-defined]
             return rows.scalars().all(), total
 
     @classmethod
+    def locked_active_with_role(cls, role_name: str) -> frozenset[str]:
+        """The ids of the active users who have the role, read under locks held until the
+        transaction ends (PostgreSQL, MariaDB/MySQL, SQL Server; SQLite has no row locks).
+
+        The role's row is locked first, so concurrent callers take turns: the second waits
+        until the first commits, then sees its outcome. The ids are read with a locking
+        read, which sees that outcome even under MariaDB's repeatable-read snapshot.
+        """
+        with translated_errors():
+            db.session.execute(select(Role.id).where(Role.name == role_name).with_for_update())
+            query = (
+                select(cls.id)
+                .join(cls.roles)
+                .where(Role.name == role_name, cls.is_active.is_(True))
+                .with_for_update(read=True)
+            )
+            return frozenset(db.session.scalars(query))
+
+    @classmethod
     def names_by_ids(cls, ids: Iterable[str]) -> dict[str, str]:
         """The usernames of the users with these ids (unknown ids are left out)."""
         wanted = sorted(set(ids))

@@ -188,3 +188,26 @@ def test_a_database_outage_is_a_one_line_error(
     result = runner.invoke(args=list(args))
     assert result.exit_code == 1, result.output
     assert result.output == "Error: The database is unavailable right now; try again in a moment.\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("users", "roles", "root", "--remove", "admin"),
+        ("users", "deactivate", "root"),
+        ("users", "delete", "root", "--yes"),
+    ],
+    ids=["roles", "deactivate", "delete"],
+)
+def test_the_last_active_administrator_stays(runner: FlaskCliRunner, args: tuple[str, ...]) -> None:
+    run(runner, "users", "create", "root", "--role", "admin", "--password-stdin",
+        input=PASSWORD + "\n")  # fmt: skip
+    out = run(runner, *args, code=1)
+    assert "root is the last active administrator" in out and "Traceback" not in out
+    assert "Give another active user the admin role first." in out
+    listed = run(runner, "users", "list").splitlines()[1].split()
+    assert listed == ["root", "-", "yes", "admin", "never"]
+    # With a second active administrator the same command goes through.
+    run(runner, "users", "create", "ada", "--role", "admin", "--password-stdin",
+        input=PASSWORD + "\n")  # fmt: skip
+    run(runner, *args)
