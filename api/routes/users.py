@@ -158,9 +158,9 @@ def update_user(user_id: str, body: UserUpdate) -> Response:
 
 @users_bp.delete("/<user_id>")
 @admin_only
-@operation(responses={204: None})
+@operation(responses={204: None}, errors=(409,))
 def delete_user(user_id: str) -> tuple[str, int]:
-    """Delete a user and end their logins: 204, or 404."""
+    """Delete a user and end their logins: 204; 404; 409 for the last active admin."""
     users.delete_user(users.get_user(user_id))
     return "", 204
 
@@ -176,7 +176,7 @@ def set_password(user_id: str, body: PasswordSet) -> tuple[str, int]:
 
 @users_bp.put("/<user_id>/roles")
 @admin_only
-@operation(responses={200: UserOut})
+@operation(responses={200: UserOut}, errors=(409,))
 def set_roles(user_id: str, body: RolesSet) -> Response:
-    """Replace a user's roles; every login of the user ends so tokens carry the new roles."""
+    """Replace a user's roles (their logins end); 409 when that leaves no active admin."""
     return jsonify(user_json(users.set_roles(users.get_user(user_id), body.roles)))

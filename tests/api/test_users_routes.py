@@ -6,6 +6,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from auth import users
 from tests.api.test_auth_routes import assert_error
 from tests.support.accounts import OTHER_PASSWORD, PASSWORD, bearer, login, make_user
 
@@ -145,3 +146,58 @@ def test_deactivated_users_cannot_log_in_and_reactivation_restores(
     assert login(client, "ada")
     assert_error(client.patch(f"/api/users/{target}", json={}, headers=admin), 422)
     assert_error(client.patch(f"/api/users/{target}", json={"is_active": None}, headers=admin), 422)
+
+
+# Each way of removing an administrator, and how the refusal names it.
+REMOVALS = pytest.mark.parametrize(
+    ("method", "suffix", "body", "change"),
+    [
+        ("PUT", "/roles", {"roles": ["staff"]}, "taking the admin role from them"),
+        ("PATCH", "", {"is_active": False}, "deactivating them"),
+        ("DELETE", "", None, "deleting them"),
+    ],
+    ids=["roles", "deactivate", "delete"],
+)
+
+
+@REMOVALS
+def test_the_last_active_admin_cannot_be_removed(
+    accounts_app: Flask,
+    client: FlaskClient,
+    admin: Headers,
+    method: str,
+    suffix: str,
+    body: object,
+    change: str,
+) -> None:
+    # A deactivated administrator does not count: they cannot log in.
+    make_user(accounts_app, "bea", roles=("admin",))
+    with accounts_app.app_context():
+        users.deactivate_user(users.find_user("bea"))
+    root = user_id(client, admin, "root")
+    response = client.open(f"/api/users/{root}{suffix}", method=method, json=body, headers=admin)
+    error = assert_error(response, 409)
+    assert error["message"] == (
+        f"root is the last active administrator, so {change} would leave no one who can "
+        "manage users and roles. Give another active user the admin role first."
+    )
+    # Nothing changed, and the refusal came before the admin's logins could be ended.
+    after = client.get(f"/api/users/{root}", headers=admin)
+    assert after.status_code == 200
+    assert (after.get_json()["roles"], after.get_json()["is_active"]) == (["admin"], True)
+
+
+@REMOVALS
+def test_an_admin_may_be_removed_while_another_is_active(
+    client: FlaskClient, admin: Headers, method: str, suffix: str, body: object, change: str
+) -> None:
+    ada = user_id(client, admin, "ada")
+    promoted = client.put(f"/api/users/{ada}/roles", json={"roles": ["admin"]}, headers=admin)
+    assert promoted.status_code == 200
+    # root removes themselves; ada is the active administrator left.
+    root = user_id(client, admin, "root")
+    response = client.open(f"/api/users/{root}{suffix}", method=method, json=body, headers=admin)
+    assert response.status_code in (200, 204), response.get_json()
+    # ada is now the last active administrator herself.
+    ada_admin = bearer(login(client, "ada"))
+    assert_error(client.delete(f"/api/users/{ada}", headers=ada_admin), 409)
