@@ -268,15 +268,10 @@ def user_roles(user_id: str) -> ResponseReturnValue:
     form = RolesForm()
     set_role_choices(form.roles, _role_names())
 
-    def change() -> User:
-        if user.id == _admin().id and users.ADMIN_ROLE not in form.roles.data:
-            # These pages could otherwise lock their last administrator out.
-            raise InvalidInput(
-                "roles", "You cannot take the admin role from yourself; another administrator can."
-            )
-        return users.set_roles(user, form.roles.data)
-
-    return _user_form_sent(user, "roles", form, change, "Saved the roles.")
+    # The service refuses to take the role from the last active administrator (409).
+    return _user_form_sent(
+        user, "roles", form, lambda: users.set_roles(user, form.roles.data), "Saved the roles."
+    )
 
 
 @admin_bp.post("/users/<user_id>/password")
@@ -299,10 +294,11 @@ def user_password(user_id: str) -> ResponseReturnValue:
 def user_deactivate(user_id: str) -> Response:
     """Disable the account: it cannot log in, and its logins end."""
     user = users.get_user(user_id)
-    if user.id == _admin().id:
-        flash("You cannot deactivate your own account; another administrator can.", "error")
-    else:
+    try:
         users.deactivate_user(user)
+    except ConflictError as exc:  # the last active administrator
+        flash(str(exc), "error")
+    else:
         flash(f"Deactivated {user.username}; their logins were ended.", "success")
     return redirect(url_for("admin.user_page", user_id=user.id))
 
@@ -325,11 +321,12 @@ def user_delete_confirm(user_id: str) -> ResponseReturnValue:
 def user_delete(user_id: str) -> Response:
     """Delete the user, their logins and their API keys."""
     user = users.get_user(user_id)
-    if user.id == _admin().id:
-        flash("You cannot delete your own account; another administrator can.", "error")
-        return redirect(url_for("admin.user_page", user_id=user.id))
     name = user.username
-    users.delete_user(user)
+    try:
+        users.delete_user(user)
+    except ConflictError as exc:  # the last active administrator
+        flash(str(exc), "error")
+        return redirect(url_for("admin.user_page", user_id=user_id))
     return _done(f"Deleted the user {name}.", "admin.users_list")
 
 

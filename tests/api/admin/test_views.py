@@ -43,6 +43,14 @@ def field_error(response: object, field: str) -> str:
     return " ".join(unescape(match.group(1)).split())
 
 
+def last_admin(change: str) -> str:
+    """The refusal of ``change`` to root, the only administrator (as the API words it too)."""
+    return (
+        f"root is the last active administrator, so {change} would leave no one who can "
+        "manage users and roles. Give another active user the admin role first."
+    )
+
+
 # --- users -------------------------------------------------------------------------------
 
 
@@ -130,7 +138,7 @@ def test_edit_details_and_refusals(admin_app: Flask, admin: FlaskClient) -> None
     assert cleared.status_code == 302 and user(admin_app, "adele").email is None  # type: ignore[union-attr]
 
 
-def test_set_roles_and_keep_ones_own_admin_role(admin_app: Flask, admin: FlaskClient) -> None:
+def test_set_roles_and_keep_the_last_admin_role(admin_app: Flask, admin: FlaskClient) -> None:
     ada = user_id(admin_app, "ada")
     tokens = login(admin_app.test_client(), "ada")
     response = submit(admin, f"/admin/users/{ada}/roles", {"roles": ["admin", "staff"]})
@@ -142,8 +150,19 @@ def test_set_roles_and_keep_ones_own_admin_role(admin_app: Flask, admin: FlaskCl
     root = user_id(admin_app, "root")
     refused = submit(admin, f"/admin/users/{root}/roles", {"roles": ["staff"]})
     assert refused.status_code == 422
-    assert "cannot take the admin role from yourself" in field_error(refused, "roles")
+    assert field_error(refused, "roles") == last_admin("taking the admin role from them")
     assert user(admin_app, "root").role_names == {"admin"}  # type: ignore[union-attr]
+
+
+def test_another_active_admin_lets_root_give_up_the_role(
+    admin_app: Flask, admin: FlaskClient
+) -> None:
+    make_user(admin_app, "bea", roles=("admin",))
+    root = user_id(admin_app, "root")
+    assert submit(admin, f"/admin/users/{root}/roles", {"roles": ["staff"]}).status_code == 302
+    assert user(admin_app, "root").role_names == {"staff"}  # type: ignore[union-attr]
+    # The role change ended root's logins, this admin session among them.
+    assert admin.get("/admin/users").headers["Location"].startswith("/admin/login")
 
 
 def test_set_a_password(admin_app: Flask, admin: FlaskClient) -> None:
@@ -172,7 +191,7 @@ def test_deactivate_and_reactivate(admin_app: Flask, admin: FlaskClient) -> None
     root = user_id(admin_app, "root")
     submit(admin, f"/admin/users/{root}/deactivate")
     assert user(admin_app, "root").is_active is True  # type: ignore[union-attr]
-    assert "cannot deactivate your own account" in text(admin.get(f"/admin/users/{root}"))
+    assert last_admin("deactivating them") in text(admin.get(f"/admin/users/{root}"))
 
 
 def test_delete_asks_first(admin_app: Flask, admin: FlaskClient) -> None:
@@ -188,8 +207,10 @@ def test_delete_asks_first(admin_app: Flask, admin: FlaskClient) -> None:
     with admin_app.app_context():
         assert ApiKey.listed(ada, include_revoked=True) == []
     root = user_id(admin_app, "root")
-    assert submit(admin, f"/admin/users/{root}/delete").status_code == 302
+    refused = submit(admin, f"/admin/users/{root}/delete")
+    assert refused.headers["Location"] == f"/admin/users/{root}"
     assert user(admin_app, "root") is not None
+    assert last_admin("deleting them") in text(admin.get(f"/admin/users/{root}"))
 
 
 # --- logins ------------------------------------------------------------------------------
