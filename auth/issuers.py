@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -28,7 +29,7 @@ from jwt.exceptions import PyJWTError
 
 from auth.claims import InvalidClaimsError, normalise
 from auth.credentials import auth_state
-from auth.denylist import KEY_PREFIX, DenyList
+from auth.denylist import JTI, KEY_PREFIX, SUBJECT, DenyList
 from auth.errors import (
     EXTERNAL_TOKEN_EXPIRED,
     EXTERNAL_TOKEN_INVALID,
@@ -237,7 +238,9 @@ def _deny_list(app: Flask) -> DenyList | None:
 
 # --- flask issuers ... ----------------------------------------------------------------------
 
-issuers_cli = AppGroup("issuers", help="Third-party token issuers: check their keys, deny tokens.")
+issuers_cli = AppGroup(
+    "issuers", help="Third-party token issuers: check their keys, deny tokens, lift denials."
+)
 
 
 def _configs() -> tuple[IssuerConfig, ...]:
@@ -278,8 +281,13 @@ def check_command() -> None:
         raise click.exceptions.Exit(1)
 
 
+ISSUER_OPTION = click.option(
+    "--issuer", "issuer_name", help="The issuer's name; needed with several issuers."
+)
+
+
 @issuers_cli.command("deny")
-@click.option("--issuer", "issuer_name", help="The issuer's name; needed with several issuers.")
+@ISSUER_OPTION
 @click.option("--jti", help="Deny the one token with this jti.")
 @click.option(
     "--expires",
@@ -306,32 +314,95 @@ def deny_command(
     keep_hours: int,
 ) -> None:
     """Deny a token by --jti, or a subject's tokens by --subject (seen by every worker)."""
+    kind, value = _entry(jti, subject)
+    config = _chosen_issuer(issuer_name)
+    deny_list = _cli_deny_list()
+    now = time.time()
+    with _redis_errors("written", "nothing was denied"):
+        if kind == JTI:
+            until = _timestamp(expires, "--expires") if expires else now + DEFAULT_DENY_SECONDS
+            deny_list.deny_token(config.name, value, math.ceil(until - now))
+            message = f"Denied the token {value} of {config.name} until {_utc(until)}."
+        else:
+            cutoff = _timestamp(not_before, "--not-before") if not_before else now
+            deny_list.deny_subject(config.name, value, cutoff, keep_hours * 3600)
+            message = (
+                f"Denied the tokens of {value} at {config.name} issued before {_utc(cutoff)} "
+                f"(entry kept {keep_hours} h)."
+            )
+    click.echo(message + " Every worker refuses it from its next request.")
+
+
+@issuers_cli.command("undeny")
+@ISSUER_OPTION
+@click.option("--jti", help="Lift the denial of the token with this jti.")
+@click.option("--subject", help="Lift the denial of this subject's tokens.")
+def undeny_command(issuer_name: str | None, jti: str | None, subject: str | None) -> None:
+    """Lift a denial made by deny --jti or deny --subject (seen by every worker)."""
+    kind, value = _entry(jti, subject)
+    config = _chosen_issuer(issuer_name)
+    deny_list = _cli_deny_list()
+    with _redis_errors("written", "nothing was lifted"):
+        lifted = deny_list.lift(kind, config.name, value)
+    if kind == JTI:
+        denied, pronoun = f"the token {value} of {config.name}", "it"
+    else:
+        denied, pronoun = f"the tokens of {value} at {config.name}", "them"
+    if not lifted:
+        raise click.ClickException(
+            f"There is no deny-list entry for {denied}: it was never made, was lifted "
+            "already, or expired. `flask issuers denied` lists the entries."
+        )
+    click.echo(
+        f"Lifted the denial of {denied}. Every worker accepts {pronoun} again from its next "
+        "request."
+    )
+
+
+@issuers_cli.command("denied")
+@click.option("--issuer", "issuer_name", help="Only this issuer; default: every one configured.")
+def denied_command(issuer_name: str | None) -> None:
+    """List the deny-list's entries per issuer, as deny and undeny take them."""
+    configs = (_chosen_issuer(issuer_name),) if issuer_name else _configs()
+    deny_list = _cli_deny_list()
+    with _redis_errors("read", "nothing was listed"):
+        listed = [(config.name, deny_list.entries(config.name)) for config in configs]
+    for name, entries in listed:
+        click.echo(f"{name}:" if entries else f"{name}: nothing denied.")
+        for entry in entries:
+            kept = (
+                f"kept until {_utc(entry.expires_at)}" if entry.expires_at else "kept until lifted"
+            )
+            if entry.kind == JTI:
+                click.echo(f"  --jti {entry.value}  {kept}")
+            else:
+                assert entry.not_before is not None
+                cutoff = _utc(entry.not_before)
+                click.echo(f"  --subject {entry.value}  issued before {cutoff}; {kept}")
+
+
+def _entry(jti: str | None, subject: str | None) -> tuple[str, str]:
+    """The entry named by exactly one of --jti and --subject: (JTI or SUBJECT, its value)."""
     if bool(jti) == bool(subject):
         raise click.UsageError("Give exactly one of --jti or --subject.")
-    config = _chosen_issuer(issuer_name)
+    return (JTI, jti) if jti else (SUBJECT, str(subject))
+
+
+def _cli_deny_list() -> DenyList:
+    """The deny-list on the app's Redis (no cache: a command reads and writes it once)."""
     client = redis_client(current_app)
     if client is None:
         raise click.ClickException("The deny-list lives in Redis; set REDIS_URL.")
-    deny_list = DenyList(client)
-    now = time.time()
+    return DenyList(client)
+
+
+@contextmanager
+def _redis_errors(access: str, outcome: str) -> Iterator[None]:
+    """A Redis failure inside the block as a one-line error (exit status 1)."""
     try:
-        if jti:
-            until = _timestamp(expires, "--expires") if expires else now + DEFAULT_DENY_SECONDS
-            deny_list.deny_token(config.name, jti, math.ceil(until - now))
-            message = f"Denied the token {jti} of {config.name} until {_utc(until)}."
-        else:
-            assert subject is not None
-            cutoff = _timestamp(not_before, "--not-before") if not_before else now
-            deny_list.deny_subject(config.name, subject, cutoff, keep_hours * 3600)
-            message = (
-                f"Denied the tokens of {subject} at {config.name} issued before {_utc(cutoff)} "
-                f"(entry kept {keep_hours} h)."
-            )
+        yield
     except redis.RedisError as exc:
-        raise click.ClickException(
-            f"Redis could not be written ({exc}); nothing was denied."
-        ) from None
-    click.echo(message + " Every worker refuses it from its next request.")
+        raise click.ClickException(f"Redis could not be {access} ({exc}); {outcome}.") from None
 
 
 def _chosen_issuer(name: str | None) -> IssuerConfig:

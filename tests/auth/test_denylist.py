@@ -1,4 +1,5 @@
-"""The deny-list in real Redis: `flask issuers deny`, seen by every worker's next request."""
+"""The deny-list in real Redis: `flask issuers deny`, `undeny` and `denied`, each seen by every
+worker's next request."""
 
 from __future__ import annotations
 
@@ -38,11 +39,16 @@ def code(app: Flask, token: str) -> str | int:
     return 200 if response.status_code == 200 else response.get_json()["code"]
 
 
+def issuers(app: Flask, *args: str, code: int = 0) -> str:
+    """Run ``flask issuers ARGS``; assert its exit code; return its output."""
+    result = app.test_cli_runner().invoke(args=["issuers", *args])
+    assert result.exit_code == code, result.output
+    return result.output
+
+
 def deny(app: Flask, *args: str) -> str:
     """Run ``flask issuers deny ARGS``; its output (fails the test if it failed)."""
-    result = app.test_cli_runner().invoke(args=["issuers", "deny", *args])
-    assert result.exit_code == 0, result.output
-    return result.output
+    return issuers(app, "deny", *args)
 
 
 def test_denied_jti_is_refused_by_every_worker_at_once(
@@ -88,24 +94,28 @@ def test_iso_times_are_accepted(oidc: LocalIssuer, deny_app: Callable[[], Flask]
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "exactly one of --jti or --subject"),
-        (["--jti", "a", "--subject", "b"], "exactly one of --jti or --subject"),
-        (["--jti", "a", "--issuer", "nobody"], "'nobody' is not a configured issuer"),
-        (["--jti", "a", "--expires", "next week"], "is not a time"),
+        (["deny"], "exactly one of --jti or --subject"),
+        (["deny", "--jti", "a", "--subject", "b"], "exactly one of --jti or --subject"),
+        (["deny", "--jti", "a", "--issuer", "nobody"], "'nobody' is not a configured issuer"),
+        (["deny", "--jti", "a", "--expires", "next week"], "is not a time"),
+        (["undeny"], "exactly one of --jti or --subject"),
+        (["undeny", "--jti", "a", "--subject", "b"], "exactly one of --jti or --subject"),
+        (["undeny", "--jti", "a", "--issuer", "nobody"], "'nobody' is not a configured issuer"),
+        (["denied", "--issuer", "nobody"], "'nobody' is not a configured issuer"),
     ],
 )
-def test_deny_usage_errors(deny_app: Callable[[], Flask], args: list[str], message: str) -> None:
-    result = deny_app().test_cli_runner().invoke(args=["issuers", "deny", *args])
-    assert result.exit_code != 0
+def test_usage_errors(deny_app: Callable[[], Flask], args: list[str], message: str) -> None:
+    result = deny_app().test_cli_runner().invoke(args=["issuers", *args])
+    assert result.exit_code == 2  # click's usage error
     assert message in result.output
 
 
-def test_deny_needs_redis(oidc: LocalIssuer, issuer_app: IssuerApp) -> None:
-    result = (
-        issuer_app(oidc.config()).test_cli_runner().invoke(args=["issuers", "deny", "--jti", "a"])
-    )
-    assert result.exit_code != 0
-    assert "set REDIS_URL" in result.output
+@pytest.mark.parametrize(
+    "args", [["deny", "--jti", "a"], ["undeny", "--jti", "a"], ["denied"]], ids=str
+)
+def test_the_commands_need_redis(oidc: LocalIssuer, issuer_app: IssuerApp, args: list[str]) -> None:
+    output = issuers(issuer_app(oidc.config()), *args, code=1)
+    assert "The deny-list lives in Redis; set REDIS_URL." in output
 
 
 def test_several_issuers_need_issuer_option(
@@ -113,9 +123,81 @@ def test_several_issuers_need_issuer_option(
 ) -> None:
     second = {**oidc.config(), "issuer": "https://second.test", "name": "second"}
     app = issuer_app(oidc.config(), second, REDIS_URL=redis_url)
-    result = app.test_cli_runner().invoke(args=["issuers", "deny", "--jti", "a"])
-    assert result.exit_code != 0
-    assert "pass --issuer (tenant-a, second)" in result.output
+    for command in ("deny", "undeny"):
+        output = issuers(app, command, "--jti", "a", code=2)
+        assert "pass --issuer (tenant-a, second)" in output
+    # The list shows every issuer unless one is named.
+    assert issuers(app, "denied").splitlines() == [
+        "tenant-a: nothing denied.",
+        "second: nothing denied.",
+    ]
+
+
+@pytest.mark.parametrize("option", ["--jti", "--subject"])
+def test_a_lifted_denial_is_accepted_again_by_every_worker_at_once(
+    oidc: LocalIssuer, deny_app: Callable[[], Flask], deny_name: str, option: str
+) -> None:
+    worker_a, worker_b = deny_app(), deny_app()
+    lifted, kept = uuid.uuid4().hex, uuid.uuid4().hex
+    issued = int(time.time()) - 60
+    # One value serves as the jti and as the subject: the option chooses which is denied.
+    token = oidc.token(jti=lifted, sub=lifted, iat=issued)
+    other = oidc.token(jti=kept, sub=kept, iat=issued)
+    deny(worker_a, option, lifted)
+    deny(worker_a, option, kept)
+    # Both workers have looked the denials up (now served from memory).
+    for worker in (worker_a, worker_b):
+        assert [code(worker, token), code(worker, token)] == ["token_revoked"] * 2
+    output = issuers(worker_b, "undeny", option, lifted)
+    denied = (
+        f"the token {lifted} of {deny_name}. Every worker accepts it"
+        if option == "--jti"
+        else f"the tokens of {lifted} at {deny_name}. Every worker accepts them"
+    )
+    assert output == f"Lifted the denial of {denied} again from its next request.\n"
+    assert [code(worker_a, token), code(worker_b, token)] == [200, 200]
+    assert [code(worker_a, other), code(worker_b, other)] == ["token_revoked"] * 2
+
+
+@pytest.mark.parametrize(
+    ("option", "what"),
+    [
+        ("--jti", "the token {value} of {issuer}"),
+        ("--subject", "the tokens of {value} at {issuer}"),
+    ],
+)
+def test_lifting_what_is_not_denied_is_an_error(
+    deny_app: Callable[[], Flask], deny_name: str, option: str, what: str
+) -> None:
+    app = deny_app()
+    value = uuid.uuid4().hex
+    output = issuers(app, "undeny", option, value, code=1)
+    assert output == (
+        f"Error: There is no deny-list entry for {what.format(value=value, issuer=deny_name)}: "
+        "it was never made, was lifted already, or expired. `flask issuers denied` lists the "
+        "entries.\n"
+    )
+    # Lifting twice: the second time finds nothing.
+    deny(app, option, value)
+    issuers(app, "undeny", option, value)
+    assert "There is no deny-list entry" in issuers(app, "undeny", option, value, code=1)
+
+
+def test_denied_lists_the_entries_as_undeny_takes_them(
+    deny_app: Callable[[], Flask], deny_name: str
+) -> None:
+    app = deny_app()
+    assert issuers(app, "denied") == f"{deny_name}: nothing denied.\n"
+    deny(app, "--jti", "b-token", "--expires", "2999-01-01T00:00:00Z")
+    deny(app, "--jti", "a-token")
+    deny(app, "--subject", "user-3", "--not-before", "2030-01-31T12:00:00Z", "--keep-hours", "2")
+    lines = issuers(app, "denied").splitlines()
+    assert len(lines) == 4 and lines[0] == f"{deny_name}:"
+    assert lines[1].startswith("  --jti a-token  kept until ")  # 24 hours from now
+    assert lines[2] == "  --jti b-token  kept until 2999-01-01 00:00:00 UTC"
+    assert lines[3].startswith("  --subject user-3  issued before 2030-01-31 12:00:00 UTC; kept")
+    issuers(app, "undeny", "--jti", "a-token")
+    assert "a-token" not in issuers(app, "denied")
 
 
 def test_redis_down_is_503_not_a_pass(oidc: LocalIssuer, issuer_app: IssuerApp) -> None:
