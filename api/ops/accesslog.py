@@ -321,10 +321,10 @@ def init_app(app: Flask) -> Step | None:
         emit = log_lines and access_logger.isEnabledFor(level)
         store = sink is not None and not quiet
         if emit and writer is not None and not store:
-            # The lean writer takes the text line's message, or makes the JSON line's fields
-            # when it writes the batch; either way from the raw values, without a dict.
-            raw = _raw_fields(req, status)
-            writer.write(level, functools.partial(_fields, *raw) if writer.json else _message(*raw))
+            # The lean writer makes the line when it writes the batch, with warm caches: from
+            # the raw values, the JSON line's fields or the text line's message (no dict).
+            make = _fields if writer.json else _message
+            writer.write(level, functools.partial(make, *_raw_fields(req, status)))
         elif emit or store:
             fields = access_fields(req, status)
             if emit and writer is not None:

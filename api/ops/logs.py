@@ -26,9 +26,9 @@ ACCESS_TEXT = (
     'uid=%(uid)s user=%(user)s request_id=%(request_id)s agent="%(user_agent)s"'
 )
 Fields = Mapping[str, object]
-# The fields of an access line, or a function making them (called when the line is written),
-# or, for the text format, the line's message already made.
-LazyFields = Fields | Callable[[], Fields] | str
+# The fields of an access line or, for the text format, its message (ACCESS_TEXT filled in);
+# or a function making either, called when the line is written.
+LazyFields = Fields | str | Callable[[], Fields | str]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_tag)s"
 # user:password@ in URLs (any scheme) and password=... in DSNs.
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@|(?i:(password|passwd|pwd)=)[^\s&;]+")
@@ -77,7 +77,7 @@ class AccessLineWriter:
     Through ``logging``, each access line cost a LogRecord, filters, a formatter and a flushed
     write: about a third of a small request's time. When the app configures logging itself,
     access lines take this path instead. A request only queues its time, level and fields (or
-    a function that makes them, or in the text format the message itself). The request that
+    in the text format the message itself, or a function that makes either). The request that
     fills a batch (``BATCH`` lines, or a line ``interval`` seconds younger than the oldest
     queued) formats and writes the batch in one go, with warm caches and one system call. A
     background thread writes what a quiet period leaves queued, every ``idle_seconds``; the
@@ -114,8 +114,9 @@ class AccessLineWriter:
     def write(self, level: int, fields: LazyFields, created: float = 0.0) -> None:
         """Queue one access line (never raises into the request).
 
-        ``fields`` may be a function returning them: it is called when the batch is
-        formatted; in the text format it may also be the message, ``ACCESS_TEXT`` filled in.
+        ``fields`` may also be, in the text format, the message (``ACCESS_TEXT`` filled in), or
+        a function returning the fields or the message: it is called when the batch is
+        formatted.
         ``created`` is the line's time (default: now).
         """
         entry = (created or time.time(), level, fields)

@@ -535,3 +535,23 @@ def test_a_json_writer_given_a_message_writes_it_as_one() -> None:
     writer.flush()
     entry = json.loads(stream.getvalue())
     assert entry["message"] == "made by hand" and entry["logger"] == ACCESS_LOGGER
+
+
+def test_a_text_writer_makes_a_lazy_message_when_it_writes() -> None:
+    from api.ops.logs import AccessLineWriter
+
+    stream = io.StringIO()
+    writer = AccessLineWriter(stream, "text", interval=60)
+    made: list[str] = []
+
+    def message() -> str:
+        made.append("made")
+        return _message("::1", "GET", "/", "/", 200, 0.5, None, None, "lazy-2", "curl/8")
+
+    writer.write(logging.INFO, message)
+    assert made == []  # nothing is formatted in the request
+    writer.flush()
+    assert made == ["made"]
+    assert stream.getvalue().endswith(
+        ' "GET /" 200 0.5ms route=/ uid=- user=- request_id=lazy-2 agent="curl/8"\n'
+    )
