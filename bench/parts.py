@@ -301,9 +301,10 @@ def build() -> Subject:
     # The benchmark's external issuer reads its shared key from the process environment.
     os.environ[ISSUER_KEY_ENV] = ISSUER_KEY
     app = create_app(settings)
-    writer = app.extensions.get("access_writer")
-    if writer is not None:
-        DEFERRED.append(writer.flush)
+    for deferring in ("access_writer", "metrics"):
+        extension = app.extensions.get(deferring)
+        if extension is not None:
+            DEFERRED.append(extension.flush)
     client = app.test_client()
     token = client.get("/api/public").get_json()["token"]
     cookie = client.get_cookie("session")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
 import re
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -16,6 +14,7 @@ from typing import TextIO
 
 from flask import Flask, has_request_context
 
+from api.ops.batches import BATCH_INTERVAL_SECONDS, BATCH_SIZE, IDLE_SECONDS, BatchQueue
 from api.ops.requestid import current_request_id
 
 ACCESS_LOGGER = "api.access"
@@ -77,38 +76,35 @@ class AccessLineWriter:
     Through ``logging``, each access line cost a LogRecord, filters, a formatter and a flushed
     write: about a third of a small request's time. When the app configures logging itself,
     access lines take this path instead. A request only queues its time, level and fields (or
-    in the text format the message itself, or a function that makes either). The request that
-    fills a batch (``BATCH`` lines, or a line ``interval`` seconds younger than the oldest
-    queued) formats and writes the batch in one go, with warm caches and one system call. A
-    background thread writes what a quiet period leaves queued, every ``idle_seconds``; the
-    rest is written at exit. Same line shapes as the ``text`` and ``json`` formats of the
-    other log lines.
-
-    Why the thread wakes so rarely: each time a sleeping thread wakes, it needs the
-    interpreter lock, and the request thread then waits for it at its next system call;
-    woken every 0.2 s, it cost a protected request more than its own access line.
+    in the text format the message itself, or a function that makes either); the lines are
+    formatted and written in batches, one system call each (``api.ops.batches``: under load
+    within ``interval`` seconds, after a quiet period within ``idle_seconds``). Same line
+    shapes as the ``text`` and ``json`` formats of the other log lines.
     """
 
-    BATCH = 128
-    _queued: list[tuple[float, int, LazyFields]]
+    BATCH = BATCH_SIZE
 
     def __init__(
-        self, stream: TextIO, log_format: str, interval: float = 0.2, idle_seconds: float = 1.0
+        self,
+        stream: TextIO,
+        log_format: str,
+        interval: float = BATCH_INTERVAL_SECONDS,
+        idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self._stream = stream
         self._json = log_format == "json"
-        self._interval = interval
-        self._idle_seconds = idle_seconds
         self._second = -1
         self._stamp = ""
-        self._forget()
-        # A forked worker (gunicorn --preload) starts empty and starts its own flusher; this
-        # replaces an os.getpid() system call on every line.
-        os.register_at_fork(after_in_child=self._forget)
+        self._pid = os.getpid()
+        # A forked worker notes its pid once, instead of an os.getpid() call on every line.
+        os.register_at_fork(after_in_child=self._note_pid)
+        self._queue: BatchQueue[tuple[float, int, LazyFields]] = BatchQueue(
+            self._write_lines, "access-log", self.BATCH, interval, idle_seconds
+        )
 
     @property
     def json(self) -> bool:
-        """True when lines are JSON objects (a text message cannot be queued then)."""
+        """True when lines are JSON objects."""
         return self._json
 
     def write(self, level: int, fields: LazyFields, created: float = 0.0) -> None:
@@ -116,32 +112,23 @@ class AccessLineWriter:
 
         ``fields`` may also be, in the text format, the message (``ACCESS_TEXT`` filled in), or
         a function returning the fields or the message: it is called when the batch is
-        formatted.
-        ``created`` is the line's time (default: now).
+        formatted. ``created`` is the line's time (default: now).
         """
-        entry = (created or time.time(), level, fields)
-        with self._lock:
-            if not self._started:
-                self._start()
-            queued = self._queued
-            queued.append(entry)
-            due = len(queued) >= self.BATCH or entry[0] - queued[0][0] >= self._interval
-        if due:
-            self.flush()
+        created = created or time.time()
+        self._queue.put((created, level, fields), created)
 
     def flush(self) -> None:
         """Format and write what is queued, in order."""
-        with self._flush_lock:
-            with self._lock:
-                entries, self._queued = self._queued, []
-            if not entries:
-                return
-            try:
-                lines = [self._line(*entry) for entry in entries]
-                self._stream.write("\n".join(lines) + "\n")
-                self._stream.flush()
-            except (OSError, ValueError):  # a closed stream at exit must not crash anything
-                pass
+        self._queue.flush()
+
+    def _write_lines(self, entries: list[tuple[float, int, LazyFields]]) -> None:
+        """One batch: its lines in one write."""
+        try:
+            lines = [self._line(*entry) for entry in entries]
+            self._stream.write("\n".join(lines) + "\n")
+            self._stream.flush()
+        except (OSError, ValueError):  # a closed stream at exit must not crash anything
+            pass
 
     def _line(self, created: float, level: int, fields: LazyFields) -> str:
         """One line in the configured format."""
@@ -169,25 +156,9 @@ class AccessLineWriter:
             f"{ACCESS_LOGGER}: {fields if isinstance(fields, str) else ACCESS_TEXT % fields}"
         )
 
-    def _forget(self) -> None:
-        """No queue, no flusher thread (a new writer, or the child of a fork)."""
-        self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
-        self._queued = []
-        self._started = False
+    def _note_pid(self) -> None:
+        """In a forked child: its own pid on JSON lines."""
         self._pid = os.getpid()
-
-    def _start(self) -> None:
-        """One flusher thread per process, started by the first line."""
-        self._started = True
-        threading.Thread(target=self._run, name="access-log-flusher", daemon=True).start()
-        atexit.register(self.flush)
-
-    def _run(self) -> None:
-        """Write what a quiet period leaves queued (a busy one is written by its requests)."""
-        while True:
-            time.sleep(self._idle_seconds)
-            self.flush()
 
 
 def access_writer(app: Flask) -> AccessLineWriter | None:

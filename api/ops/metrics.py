@@ -6,6 +6,7 @@ import hmac
 import logging
 import os
 from collections.abc import Iterator
+from time import monotonic
 from typing import Any
 
 from flask import Flask, Response, current_app, request
@@ -16,6 +17,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.exceptions import NotFound
 
 from api.errorhandler import error_response
+from api.ops.batches import BatchQueue
 from api.ops.responses import Headers, Step
 from api.ops.timing import elapsed_ms
 from api.settings import ConfigError
@@ -43,6 +45,12 @@ class RequestMetrics:
     histogram's count, derived when the metrics are read. Counting it separately cost every
     request one more locked write into prometheus-client's shared files, and the two always
     agree, in every worker's files at every moment.
+
+    Requests are recorded in batches (``record``, ``api.ops.batches``): each observation in
+    place took two locked writes into prometheus-client's files, with cold caches, about 3
+    us of a small request. The worker answering a scrape records its own queue first, so
+    its counts are exact; another worker's reach its files within 0.2 s under load and within
+    a second after its last request.
     """
 
     def __init__(self, multiprocess_dir: str = "") -> None:
@@ -57,6 +65,22 @@ class RequestMetrics:
         )
         # labels() takes a lock and builds the child each time; cache children per label set.
         self._children: dict[tuple[str, str, int], Histogram] = {}
+        self._queue: BatchQueue[tuple[str, str, int, float]] = BatchQueue(
+            self._observe_all, "metrics"
+        )
+
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request and its duration, in the next batch (see the class)."""
+        self._queue.put((method, route, status, seconds), monotonic())
+
+    def flush(self) -> None:
+        """Record what is queued now."""
+        self._queue.flush()
+
+    def _observe_all(self, batch: list[tuple[str, str, int, float]]) -> None:
+        """One batch of ``record`` calls."""
+        for method, route, status, seconds in batch:
+            self.observe(method, route, status, seconds)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one request and its duration."""
@@ -68,6 +92,7 @@ class RequestMetrics:
 
     def exposition(self) -> bytes:
         """The text format: this process's registry, or all workers' files in multiprocess mode."""
+        self.flush()
         source = self.registry
         if self.multiprocess_dir:
             source = CollectorRegistry()
@@ -112,7 +137,7 @@ def init_app(app: Flask) -> Step | None:
         req = request._get_current_object()  # type: ignore[attr-defined]
         method = req.method
         rule = req.url_rule
-        metrics.observe(
+        metrics.record(
             method if method in METHODS else "other",
             rule.rule if rule is not None else UNMATCHED_ROUTE,
             status,
