@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import click
 from flask import Flask, Request, current_app, request
@@ -63,17 +63,32 @@ def _logged_path(req: Request) -> str:
     return f"{req.path}?{query}"
 
 
+class RawFields(NamedTuple):
+    """The values of an access line's fields as the request has them (``_raw_fields``)."""
+
+    remote_ip: str | None
+    method: str
+    path: str
+    route: str | None
+    status: int
+    duration_ms: float
+    uid: str | None
+    user: str | None
+    request_id: str
+    user_agent: str
+
+
 def access_fields(req: Request, status: int) -> dict[str, object]:
     """What is known about this request: never headers, cookies, tokens or bodies."""
-    return _fields(*_raw_fields(req, status))
+    return _fields(_raw_fields(req, status))
 
 
-def _raw_fields(req: Request, status: int) -> tuple[Any, ...]:
+def _raw_fields(req: Request, status: int) -> RawFields:
     """The values of the fields as the request has them; cheap, for the request thread."""
     environ = req.environ
     rule = req.url_rule
     principal = current_principal()
-    return (
+    return RawFields(
         environ.get("REMOTE_ADDR"),
         req.method,
         # The redaction reads the parsed query string, which only the request has.
@@ -88,52 +103,30 @@ def _raw_fields(req: Request, status: int) -> tuple[Any, ...]:
     )
 
 
-def _fields(
-    remote_ip: str | None,
-    method: str,
-    path: str,
-    route: str | None,
-    status: int,
-    duration_ms: float,
-    uid: str | None,
-    user: str | None,
-    request_id: str,
-    user_agent: str,
-) -> dict[str, object]:
-    """The fields of the line and the stored record, from ``_raw_fields``."""
+def _fields(raw: RawFields) -> dict[str, object]:
+    """The fields of the line and the stored record."""
     return {
-        "remote_ip": remote_ip or ABSENT,
-        "method": method,
-        "path": _printable(path, MAX_PATH),
-        "route": ABSENT if route is None else route,
-        "status": status,
-        "duration_ms": round(duration_ms, 2),
-        "uid": ABSENT if uid is None else uid,
-        "user": ABSENT if user is None else user,
-        "request_id": request_id,
-        "user_agent": _printable(user_agent, MAX_USER_AGENT) or ABSENT,
+        "remote_ip": raw.remote_ip or ABSENT,
+        "method": raw.method,
+        "path": _printable(raw.path, MAX_PATH),
+        "route": ABSENT if raw.route is None else raw.route,
+        "status": raw.status,
+        "duration_ms": round(raw.duration_ms, 2),
+        "uid": ABSENT if raw.uid is None else raw.uid,
+        "user": ABSENT if raw.user is None else raw.user,
+        "request_id": raw.request_id,
+        "user_agent": _printable(raw.user_agent, MAX_USER_AGENT) or ABSENT,
     }
 
 
-def _message(
-    remote_ip: str | None,
-    method: str,
-    path: str,
-    route: str | None,
-    status: int,
-    duration_ms: float,
-    uid: str | None,
-    user: str | None,
-    request_id: str,
-    user_agent: str,
-) -> str:
-    """``ACCESS_TEXT % _fields(...)``, made straight from ``_raw_fields`` (no dict between)."""
-    agent = _printable(user_agent, MAX_USER_AGENT) or ABSENT
+def _message(raw: RawFields) -> str:
+    """``ACCESS_TEXT % _fields(raw)``, made straight from the values (no dict between)."""
+    remote_ip, method, path, route, status, duration_ms, uid, user, request_id, agent = raw
     return (
         f'{remote_ip or ABSENT} "{method} {_printable(path, MAX_PATH)}" {status} '
         f"{round(duration_ms, 2):.1f}ms route={ABSENT if route is None else route} "
         f"uid={ABSENT if uid is None else uid} user={ABSENT if user is None else user} "
-        f'request_id={request_id} agent="{agent}"'
+        f'request_id={request_id} agent="{_printable(agent, MAX_USER_AGENT) or ABSENT}"'
     )
 
 
@@ -324,7 +317,7 @@ def init_app(app: Flask) -> Step | None:
             # The lean writer makes the line when it writes the batch, with warm caches: from
             # the raw values, the JSON line's fields or the text line's message (no dict).
             make = _fields if writer.json else _message
-            writer.write(level, functools.partial(make, *_raw_fields(req, status)))
+            writer.write(level, functools.partial(make, _raw_fields(req, status)))
         elif emit or store:
             fields = access_fields(req, status)
             if emit and writer is not None:

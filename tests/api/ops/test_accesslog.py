@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from api.ops.accesslog import _fields, _message, access_log_reader, parse_age
+from api.ops.accesslog import RawFields, _fields, _message, access_log_reader, parse_age
 from api.ops.logs import ACCESS_LOGGER, ACCESS_TEXT, RequestIdFilter, make_handler, mask_credentials
 from auth.auth import decrypt
 from database.sql.access_log import AccessLogQuery, AccessLogStore, access_log_table
@@ -522,7 +522,8 @@ def test_lean_writer_in_a_forked_child_starts_empty_with_its_own_flusher() -> No
 )
 def test_the_text_message_is_the_text_format_filled_in(raw: tuple[object, ...]) -> None:
     # The lean writer's text lines are made by _message; the logging path fills ACCESS_TEXT.
-    assert _message(*raw) == ACCESS_TEXT % _fields(*raw)  # type: ignore[arg-type]
+    fields = RawFields(*raw)  # type: ignore[arg-type]
+    assert _message(fields) == ACCESS_TEXT % _fields(fields)
 
 
 def test_a_json_writer_given_a_message_writes_it_as_one() -> None:
@@ -546,7 +547,7 @@ def test_a_text_writer_makes_a_lazy_message_when_it_writes() -> None:
 
     def message() -> str:
         made.append("made")
-        return _message("::1", "GET", "/", "/", 200, 0.5, None, None, "lazy-2", "curl/8")
+        return _message(RawFields("::1", "GET", "/", "/", 200, 0.5, None, None, "lazy-2", "curl/8"))
 
     writer.write(logging.INFO, message)
     assert made == []  # nothing is formatted in the request
