@@ -46,6 +46,9 @@ MAX_AGE_SECONDS = 30.0
 RECONNECT_FIRST_DELAY_SECONDS = 0.1
 RECONNECT_MAX_DELAY_SECONDS = 5.0
 
+# What _current answers when the source must be asked (None may be a cached value).
+_MISS = object()
+
 # Every cache of this process, so that a forked child (gunicorn --preload) starts each one
 # afresh instead of sharing its parent's socket and copies.
 _INSTANCES: weakref.WeakSet[TrackedCache] = weakref.WeakSet()
@@ -94,13 +97,8 @@ class TrackedCache:
     def get(self, key: str, default: Any = None) -> Any:
         """The cached value, or ``default`` when the source must be asked."""
         with self._lock:
-            if self._sync():
-                entry = self._entries.get(key)
-                if entry is not None and entry[0] > time.monotonic():
-                    self.hits += 1
-                    return entry[1]
-            self.misses += 1
-            return default
+            value = self._current(key)
+        return default if value is _MISS else value
 
     def get_or_load(self, key: str, load: Callable[[], Any]) -> Any:
         """The cached value, else ``load()``'s answer, kept unless an invalidation came meanwhile.
@@ -108,16 +106,23 @@ class TrackedCache:
         The stamp is taken with the miss, before the source is read (see the class).
         """
         with self._lock:
-            if self._sync():
-                entry = self._entries.get(key)
-                if entry is not None and entry[0] > time.monotonic():
-                    self.hits += 1
-                    return entry[1]
-            self.misses += 1
+            value = self._current(key)
             stamp = self._generation
+        if value is not _MISS:
+            return value
         value = load()
         self.put(key, value, stamp)
         return value
+
+    def _current(self, key: str) -> Any:
+        """The entry's value if it is current, else ``_MISS``; counted (the lock is held)."""
+        if self._sync():
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] > time.monotonic():
+                self.hits += 1
+                return entry[1]
+        self.misses += 1
+        return _MISS
 
     def stamp(self) -> int:
         """Take this before reading the source after a miss; give it to ``put``."""
