@@ -41,6 +41,17 @@ def same_browser(app: Flask, other: FlaskClient) -> FlaskClient:
     return client
 
 
+def cached_on_second(instances: tuple[Flask, Flask]) -> tuple[FlaskClient, FlaskClient, str]:
+    """A browser's clients of the first and second instance and its token, the session
+    already cached by the second (one protected call there)."""
+    first, second = instances
+    on_first = first.test_client()
+    token = get_token(on_first)
+    on_second = same_browser(second, on_first)
+    assert restricted(on_second, token) == 200
+    return on_first, on_second, token
+
+
 def test_repeated_calls_are_served_from_the_cache(instances: tuple[Flask, Flask]) -> None:
     app, _ = instances
     client = app.test_client()
@@ -54,23 +65,15 @@ def test_repeated_calls_are_served_from_the_cache(instances: tuple[Flask, Flask]
 def test_logout_on_one_instance_is_seen_at_once_by_the_other(
     instances: tuple[Flask, Flask],
 ) -> None:
-    first, second = instances
-    on_first = first.test_client()
-    token = get_token(on_first)
-    on_second = same_browser(second, on_first)
-    assert restricted(on_second, token) == 200  # cached on the second instance now
+    on_first, on_second, token = cached_on_second(instances)
     assert restricted(on_second, token) == 200
     assert on_first.delete("/api/session").status_code == 200
     assert restricted(on_second, token) == 401
 
 
 def test_lost_tracking_connection_empties_the_cache(instances: tuple[Flask, Flask]) -> None:
-    first, second = instances
-    on_first = first.test_client()
-    token = get_token(on_first)
-    on_second = same_browser(second, on_first)
-    assert restricted(on_second, token) == 200
-    cache = second.extensions["session_cache"]
+    on_first, on_second, token = cached_on_second(instances)
+    cache = instances[1].extensions["session_cache"]
     assert cache.client_id is not None
     # The tracking connection dies, then the logout happens: its invalidation is never sent
     # to the second instance, which must not trust its copy any more.
@@ -84,12 +87,8 @@ def test_a_forked_worker_opens_its_own_tracking_connection(
 ) -> None:
     # gunicorn --preload forks workers from a process that may have used the cache already:
     # a child must never read invalidations from its parent's socket nor trust its copies.
-    first, second = instances
-    on_first = first.test_client()
-    token = get_token(on_first)
-    on_second = same_browser(second, on_first)
-    assert restricted(on_second, token) == 200
-    cache = second.extensions["session_cache"]
+    on_first, on_second, token = cached_on_second(instances)
+    cache = instances[1].extensions["session_cache"]
     parent_id = cache.client_id
     child = os.fork()
     if child == 0:  # pragma: no cover (the child reports through its exit code)
