@@ -54,6 +54,7 @@ from bench.settings import (
 from tests.support.gunicorn import REPO_ROOT, Server, gunicorn
 
 BARE_APP = "bench.bare_app:app"
+FLOOR_APP = "bench.bare_app:with_headers"
 VERSIONS = ("Flask", "Werkzeug", "gunicorn", "jwcrypto", "redis")
 WARM_UP_SECONDS = 1
 MEMORY_LIMIT_MB = 150
@@ -324,6 +325,7 @@ def external_token(server: Server) -> Headers:
 APP = "app"
 APP_LEAN = "app, access log + metrics off"
 BARE = "bare"
+FLOOR = "bare, with the app's headers"
 
 
 @dataclass(frozen=True)
@@ -334,12 +336,17 @@ class Route:
     path: str
     server: str
     credentials: Callable[[Server], Headers]
+    # The server the credentials come from, when not ``server`` itself.
+    issuer: str | None = None
 
 
 ROUTES = (
     Route("/", "/", APP, no_credentials),
     Route("/api/public (issues a token)", "/api/public", APP, session_cookie),
     Route("/api/restricted (session token)", "/api/restricted", APP, session_token),
+    # The floor of the line above: the bare app, sent the same request (token and cookie) and
+    # answering with the same headers; what HTTP costs before any code of the app runs.
+    Route("  bare app, same request and headers", "/", FLOOR, session_token, issuer=APP),
     Route("/api/restricted, access log + metrics off", "/api/restricted", APP_LEAN, session_token),
     Route("/api/restricted (user access token)", "/api/restricted", APP, user_access_token),
     Route("/api/restricted (API key)", "/api/restricted", APP, api_key),
@@ -351,8 +358,8 @@ ROUTES = (
 
 def server_settings(name: str, instance: Path) -> tuple[str, Headers]:
     """The WSGI app and the environment of each server."""
-    if name == BARE:
-        return BARE_APP, {"INSTANCE_PATH": str(instance)}
+    if name in (BARE, FLOOR):
+        return (BARE_APP if name == BARE else FLOOR_APP), {"INSTANCE_PATH": str(instance)}
     return "api:create_app()", app_settings(instance, batteries=name == APP)
 
 
@@ -446,11 +453,11 @@ def measure_route(
 ) -> RouteFigures:
     """Alternate rounds between the bare app and this route (ABBA order)."""
     app_server, bare_server = servers[route.server], servers[BARE]
+    issuer = servers[route.issuer or route.server]
     targets = {
         BARE: (worker_pid(bare_server.pid), bare_server.url + "/", {}),
-        APP: (worker_pid(app_server.pid), app_server.url + route.path,
-              route.credentials(app_server)),
-    }  # fmt: skip
+        APP: (worker_pid(app_server.pid), app_server.url + route.path, route.credentials(issuer)),
+    }
     for _, url, headers in targets.values():
         load(use_wrk, url, headers, WARM_UP_SECONDS, args.connections)
     rounds: list[tuple[Result, Result]] = []
@@ -501,7 +508,7 @@ def servers_for(names: set[str], tmp: Path, cores: Cores) -> Iterator[dict[str, 
         started: dict[str, Server] = {}
         for index, name in enumerate(sorted(names)):
             app, env = server_settings(name, tmp / f"instance-{index}")
-            if name != BARE:
+            if name not in (BARE, FLOOR):
                 prepare_database(env)
             with pinned(cores.server):
                 started[name] = stack.enter_context(
@@ -522,7 +529,7 @@ def benchmark(args: argparse.Namespace, use_wrk: bool, cores: Cores) -> int:
         f"rounds of {args.duration:g} s per route and per app, alternated\n"
     )
     with tempfile.TemporaryDirectory() as tmp, pinned(cores.load):
-        names = {BARE, *(route.server for route in routes)}
+        names = {BARE, *(name for route in routes for name in (route.server, route.issuer) if name)}
         with servers_for(names, Path(tmp), cores) as servers:
             figures = [measure_route(route, servers, args, use_wrk) for route in routes]
     failed = sum(item.errors for item in figures)
