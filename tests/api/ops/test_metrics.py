@@ -89,3 +89,32 @@ def test_multiprocess_dir_must_reach_prometheus_client(
         make_app(PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
     with pytest.raises(ConfigError, match="is not a folder"):
         make_app(PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "missing"))
+
+
+def test_a_batch_adds_up_to_what_each_observation_would(make_app: Callable[..., Flask]) -> None:
+    from api.ops.metrics import LATENCY_BUCKETS, RequestMetrics
+
+    values = [0.0, 0.005, 0.0051, 0.3, 0.3, 10.0, 11.0, *(LATENCY_BUCKETS), 1e-9, 7.0]
+    routes = [("GET", "/a", 200), ("GET", "/a", 500), ("POST", "/b", 201)]
+    batch = [(*routes[index % 3], value) for index, value in enumerate(values)]
+    batched, one_by_one = RequestMetrics(), RequestMetrics()
+    batched._observe_all(batch)
+    for method, route, status, seconds in batch:
+        one_by_one.observe(method, route, status, seconds)
+
+    def exposed(metrics: RequestMetrics) -> dict[tuple, float]:
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(metrics.exposition().decode())
+            for sample in family.samples
+            if not sample.name.endswith("_created")
+        }
+
+    got, expected = exposed(batched), exposed(one_by_one)
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-12), key
+    first = (("method", "GET"), ("route", "/a"), ("status", "200"))
+    assert got[("http_requests_total", first)] == sum(1 for item in batch if item[:3] == routes[0])
+    bucket = ("http_request_duration_seconds_bucket", (("le", "0.005"), *first))
+    assert got[bucket] == expected[bucket] > 0
