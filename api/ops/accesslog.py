@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import functools
 import logging
 import os
 import queue
@@ -88,18 +87,22 @@ def _raw_fields(req: Request, status: int) -> RawFields:
     environ = req.environ
     rule = req.url_rule
     principal = current_principal()
-    return RawFields(
-        environ.get("REMOTE_ADDR"),
-        req.method,
-        # The redaction reads the parsed query string, which only the request has.
-        _logged_path(req),
-        None if rule is None else rule.rule,
-        status,
-        elapsed_ms(environ),
-        None if principal is None else principal.subject,
-        None if principal is None else (principal.name or None),
-        current_request_id(environ),
-        environ.get("HTTP_USER_AGENT", ""),
+    # tuple.__new__ builds the named tuple without its Python-level __new__ (one call less).
+    return tuple.__new__(
+        RawFields,
+        (
+            environ.get("REMOTE_ADDR"),
+            req.method,
+            # The redaction reads the parsed query string, which only the request has.
+            _logged_path(req),
+            None if rule is None else rule.rule,
+            status,
+            elapsed_ms(environ),
+            None if principal is None else principal.subject,
+            None if principal is None else (principal.name or None),
+            current_request_id(environ),
+            environ.get("HTTP_USER_AGENT", ""),
+        ),
     )
 
 
@@ -122,11 +125,16 @@ def _fields(raw: RawFields) -> dict[str, object]:
 def _message(raw: RawFields) -> str:
     """``ACCESS_TEXT % _fields(raw)``, made straight from the values (no dict between)."""
     remote_ip, method, path, route, status, duration_ms, uid, user, request_id, agent = raw
+    # The common case inline: a short printable path and agent are kept as they are.
+    if len(path) > MAX_PATH or not path.isprintable():
+        path = _printable(path, MAX_PATH)
+    if len(agent) > MAX_USER_AGENT or not agent.isprintable():
+        agent = _printable(agent, MAX_USER_AGENT)
     return (
-        f'{remote_ip or ABSENT} "{method} {_printable(path, MAX_PATH)}" {status} '
+        f'{remote_ip or ABSENT} "{method} {path}" {status} '
         f"{round(duration_ms, 2):.1f}ms route={ABSENT if route is None else route} "
         f"uid={ABSENT if uid is None else uid} user={ABSENT if user is None else user} "
-        f'request_id={request_id} agent="{_printable(agent, MAX_USER_AGENT) or ABSENT}"'
+        f'request_id={request_id} agent="{agent or ABSENT}"'
     )
 
 
@@ -309,15 +317,16 @@ def init_app(app: Flask) -> Step | None:
 
     def log_request(environ: dict[str, Any], status: int, headers: Headers) -> None:
         req: Request = request._get_current_object()  # type: ignore[attr-defined]
-        quiet = req.blueprint == QUIET_BLUEPRINT
+        rule = req.url_rule
+        # req.blueprint, without its two property lookups.
+        quiet = rule is not None and rule.endpoint.rpartition(".")[0] == QUIET_BLUEPRINT
         level = logging.DEBUG if quiet else logging.INFO
         emit = log_lines and access_logger.isEnabledFor(level)
         store = sink is not None and not quiet
         if emit and writer is not None and not store:
             # The lean writer makes the line when it writes the batch, with warm caches: from
             # the raw values, the JSON line's fields or the text line's message (no dict).
-            make = _fields if writer.json else _message
-            writer.write(level, functools.partial(make, _raw_fields(req, status)))
+            writer.write_raw(level, _fields if writer.json else _message, _raw_fields(req, status))
         elif emit or store:
             fields = access_fields(req, status)
             if emit and writer is not None:

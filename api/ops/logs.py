@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 from flask import Flask, has_request_context
 
@@ -28,6 +28,8 @@ Fields = Mapping[str, object]
 # The fields of an access line or, for the text format, its message (ACCESS_TEXT filled in);
 # or a function making either, called when the line is written.
 LazyFields = Fields | str | Callable[[], Fields | str]
+# No raw values: the entry's fields are made without them (``AccessLineWriter.write``).
+_NO_RAW = object()
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_tag)s"
 # user:password@ in URLs (any scheme) and password=... in DSNs.
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@|(?i:(password|passwd|pwd)=)[^\s&;]+")
@@ -98,7 +100,9 @@ class AccessLineWriter:
         self._pid = os.getpid()
         # A forked worker notes its pid once, instead of an os.getpid() call on every line.
         os.register_at_fork(after_in_child=self._note_pid)
-        self._queue: BatchQueue[tuple[float, int, LazyFields]] = BatchQueue(
+        # " INFO api.access: " and the like, per level, for the text lines.
+        self._prefixes: dict[int, str] = {}
+        self._queue: BatchQueue[tuple[float, int, Any, Any]] = BatchQueue(
             self._write_lines, "access-log", self.BATCH, interval, idle_seconds
         )
 
@@ -115,13 +119,21 @@ class AccessLineWriter:
         formatted. ``created`` is the line's time (default: now).
         """
         created = created or time.time()
-        self._queue.put((created, level, fields), created)
+        self._queue.put((created, level, fields, _NO_RAW), created)
+
+    def write_raw(self, level: int, make: Callable[[Any], Fields | str], raw: object) -> None:
+        """Queue one access line whose fields or message ``make(raw)`` makes when it is written.
+
+        As ``write(level, functools.partial(make, raw))``, without making the partial.
+        """
+        created = time.time()
+        self._queue.put((created, level, make, raw), created)
 
     def flush(self) -> None:
         """Format and write what is queued, in order."""
         self._queue.flush()
 
-    def _write_lines(self, entries: list[tuple[float, int, LazyFields]]) -> None:
+    def _write_lines(self, entries: list[tuple[float, int, Any, Any]]) -> None:
         """One batch: its lines in one write."""
         try:
             lines = [self._line(*entry) for entry in entries]
@@ -130,9 +142,11 @@ class AccessLineWriter:
         except (OSError, ValueError):  # a closed stream at exit must not crash anything
             pass
 
-    def _line(self, created: float, level: int, fields: LazyFields) -> str:
-        """One line in the configured format."""
-        if callable(fields):
+    def _line(self, created: float, level: int, fields: Any, raw: Any = _NO_RAW) -> str:
+        """One line in the configured format (``fields`` as given to ``write``, or ``make``)."""
+        if raw is not _NO_RAW:
+            fields = fields(raw)
+        elif callable(fields):
             fields = fields()
         if self._json:
             if isinstance(fields, str):
@@ -151,10 +165,11 @@ class AccessLineWriter:
         if second != self._second:  # strftime once a second, not once a line
             self._second = second
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
-        return (
-            f"{self._stamp},{int(created % 1 * 1000):03d} {logging.getLevelName(level)} "
-            f"{ACCESS_LOGGER}: {fields if isinstance(fields, str) else ACCESS_TEXT % fields}"
-        )
+        prefix = self._prefixes.get(level)
+        if prefix is None:
+            prefix = self._prefixes[level] = f" {logging.getLevelName(level)} {ACCESS_LOGGER}: "
+        message = fields if isinstance(fields, str) else ACCESS_TEXT % fields
+        return f"{self._stamp},{int(created % 1 * 1000):03d}{prefix}{message}"
 
     def _note_pid(self) -> None:
         """In a forked child: its own pid on JSON lines."""

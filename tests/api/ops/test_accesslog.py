@@ -526,6 +526,32 @@ def test_the_text_message_is_the_text_format_filled_in(raw: tuple[object, ...]) 
     assert _message(fields) == ACCESS_TEXT % _fields(fields)
 
 
+def test_a_writer_makes_a_raw_line_only_when_it_writes() -> None:
+    from api.ops.logs import AccessLineWriter
+
+    raw = RawFields("::1", "GET", "/r", "/r", 201, 0.25, "7", "ann", "raw-1", "curl/8")
+    made: list[RawFields] = []
+
+    def make(values: RawFields) -> str:
+        made.append(values)
+        return _message(values)
+
+    stream = io.StringIO()
+    writer = AccessLineWriter(stream, "text", interval=60)
+    writer.write_raw(logging.WARNING, make, raw)
+    assert made == []
+    writer.flush()
+    assert made == [raw]
+    assert stream.getvalue().endswith(f" WARNING {ACCESS_LOGGER}: {_message(raw)}\n")
+
+    stream = io.StringIO()
+    writer = AccessLineWriter(stream, "json", interval=60)
+    writer.write_raw(logging.INFO, _fields, raw)
+    writer.flush()
+    entry = json.loads(stream.getvalue())
+    assert entry["user"] == "ann" and entry["status"] == 201 and entry["level"] == "INFO"
+
+
 def test_a_json_writer_given_a_message_writes_it_as_one() -> None:
     from api.ops.logs import AccessLineWriter
 
