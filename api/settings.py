@@ -404,6 +404,14 @@ SETTINGS: tuple[Setting, ...] = (
         "socket address). Unset is logged at start-up.",
     ),
     Setting(
+        "SERVER_TIMING",
+        "",
+        parse_optional_bool,
+        "Tell clients how long the app took in a Server-Timing header; default: on except with "
+        "APP_ENV=production, where any caller would learn it (durations still reach the access "
+        "log and metrics).",
+    ),
+    Setting(
         "ACCESS_LOG",
         "1",
         parse_bool,

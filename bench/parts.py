@@ -193,7 +193,6 @@ def parts(app: Any, environ: Environ) -> list[Part]:
         Part("token check (cached) and session binding",
              lambda: swapped(app.view_functions, "main.restricted", authenticated)),
         Part("request id: made and echoed (X-Request-ID)", request_id_out),
-        Part("timing: Server-Timing", lambda: without_step(app, "server_timing")),
         Part("security headers", lambda: without_step(app, "add_security_headers")),
         Part("access log", lambda: without_step(app, "log_request")),
         Part("metrics", lambda: without_step(app, "count_request")),

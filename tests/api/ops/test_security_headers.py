@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 
 import pytest
 from flask import Flask, Response, jsonify
+
+from api.ops.logs import ACCESS_LOGGER
 
 SERVER_TIMING = re.compile(r"app;dur=\d+\.\d\d")
 
@@ -19,6 +22,24 @@ def test_every_response_has_security_and_timing_headers(client, path: str) -> No
     assert headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
     assert SERVER_TIMING.fullmatch(headers["Server-Timing"])
     assert "Strict-Transport-Security" not in headers
+
+
+def test_server_timing_is_not_sent_in_production_unless_chosen(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    production = make_app(APP_ENV="production")
+    response = production.test_client().get("/api/public")
+    assert response.status_code == 200
+    assert "Server-Timing" not in response.headers
+    # The duration is still measured, for the access log and metrics.
+    line = [record for record in caplog.records if record.name == ACCESS_LOGGER][-1]
+    assert line.args["path"] == "/api/public" and line.args["duration_ms"] > 0  # type: ignore[index,call-overload]
+
+    chosen = make_app(APP_ENV="production", SERVER_TIMING=True).test_client().get("/running")
+    assert SERVER_TIMING.fullmatch(chosen.headers["Server-Timing"])
+    off = make_app(SERVER_TIMING=False).test_client().get("/running")
+    assert "Server-Timing" not in off.headers
 
 
 def test_hsts_in_production(make_app: Callable[..., Flask]) -> None:
