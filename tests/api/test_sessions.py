@@ -157,3 +157,30 @@ def test_a_cookie_that_is_not_utf8_gets_a_new_session(redis_app: Flask) -> None:
     response = client.get("/api/public", headers={"Cookie": "theme=\xe9; session=\xe9"})
     assert response.status_code == 200
     assert "session=" in response.headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize("session_type", ["filesystem", "redis"])
+def test_sessions_are_built_as_flask_session_builds_them(
+    make_app: Callable[..., Flask], redis_url: str, session_type: str
+) -> None:
+    # The lean session class sets in one call what Flask-Session's constructor sets: if a
+    # Flask-Session release adds state there, this fails instead of the sessions going wrong.
+    app = make_app(SESSION_TYPE=session_type, REDIS_URL=redis_url)
+    lean = app.session_interface.session_class
+    library = lean.__mro__[2]  # Lazy<name> -> LazySid -> Flask-Session's own class
+    assert library.__module__.startswith("flask_session")
+    for args, kwargs in (((), {}), ((), {"permanent": True}), (({"uid": "u1"},), {"sid": "s1"})):
+        ours, theirs = lean(*args, **kwargs), library(*args, **kwargs)
+        assert (
+            (ours.modified, ours.accessed) == (theirs.modified, theirs.accessed) == (False, False)
+        )
+        assert dict(ours) == dict(theirs)
+        assert ours.permanent == theirs.permanent  # a read: both are now accessed
+        assert (ours.modified, ours.accessed) == (theirs.modified, theirs.accessed) == (False, True)
+        assert {*vars(ours)} - {"_sid"} == {*vars(theirs)} - {"sid"}
+        if "sid" in kwargs:
+            assert ours.sid == theirs.sid
+        ours["k"], theirs["k"] = 1, 1
+        assert (ours.modified, ours.accessed) == (theirs.modified, theirs.accessed) == (True, True)
+    if session_type == "redis":
+        app.extensions["session_cache"].close()
