@@ -28,8 +28,6 @@ Fields = Mapping[str, object]
 # The fields of an access line or, for the text format, its message (ACCESS_TEXT filled in);
 # or a function making either, called when the line is written.
 LazyFields = Fields | str | Callable[[], Fields | str]
-# No raw values: the entry's fields are made without them (``AccessLineWriter.write``).
-_NO_RAW = object()
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_tag)s"
 # user:password@ in URLs (any scheme) and password=... in DSNs.
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@|(?i:(password|passwd|pwd)=)[^\s&;]+")
@@ -102,6 +100,7 @@ class AccessLineWriter:
         os.register_at_fork(after_in_child=self._note_pid)
         # " INFO api.access: " and the like, per level, for the text lines.
         self._prefixes: dict[int, str] = {}
+        # (time, level, make or None, value): see ``_line``.
         self._queue: BatchQueue[tuple[float, int, Any, Any]] = BatchQueue(
             self._write_lines, "access-log", self.BATCH, interval, idle_seconds
         )
@@ -119,7 +118,7 @@ class AccessLineWriter:
         formatted. ``created`` is the line's time (default: now).
         """
         created = created or time.time()
-        self._queue.put((created, level, fields, _NO_RAW), created)
+        self._queue.put((created, level, None, fields), created)
 
     def write_raw(self, level: int, make: Callable[[Any], Fields | str], raw: object) -> None:
         """Queue one access line whose fields or message ``make(raw)`` makes when it is written.
@@ -142,11 +141,10 @@ class AccessLineWriter:
         except (OSError, ValueError):  # a closed stream at exit must not crash anything
             pass
 
-    def _line(self, created: float, level: int, fields: Any, raw: Any = _NO_RAW) -> str:
-        """One line in the configured format (``fields`` as given to ``write``, or ``make``)."""
-        if raw is not _NO_RAW:
-            fields = fields(raw)
-        elif callable(fields):
+    def _line(self, created: float, level: int, make: Any, value: Any) -> str:
+        """One line in the configured format: ``make(value)``, or ``value`` as ``write`` took it."""
+        fields = value if make is None else make(value)
+        if callable(fields):
             fields = fields()
         if self._json:
             if isinstance(fields, str):
