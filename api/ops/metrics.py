@@ -91,26 +91,28 @@ class RequestMetrics:
         additions. A histogram child without the attributes this relies on (another
         prometheus-client) gets each observation as before.
         """
-        totals: dict[tuple[str, str, int], tuple[list[int], list[float]]] = {}
+        counts: dict[tuple[str, str, int], list[int]] = {}
+        sums: dict[tuple[str, str, int], float] = {}
         bounds = self._bounds
         for method, route, status, seconds in batch:
             key = (method, route, status)
-            counts_sum = totals.get(key)
-            if counts_sum is None:
-                counts_sum = totals[key] = ([0] * len(bounds), [0.0])
-            counts_sum[0][bisect_left(bounds, seconds)] += 1
-            counts_sum[1][0] += seconds
-        for key, (counts, total) in totals.items():
+            per_bucket = counts.get(key)
+            if per_bucket is None:
+                per_bucket = counts[key] = [0] * len(bounds)
+                sums[key] = 0.0
+            per_bucket[bisect_left(bounds, seconds)] += 1
+            sums[key] += seconds
+        for key, per_bucket in counts.items():
             child = self._child(key)
             buckets = getattr(child, "_buckets", None)
-            added = getattr(child, "_sum", None)
-            if buckets is None or added is None or len(buckets) != len(counts):
-                for method, route, status, seconds in batch:
-                    if (method, route, status) == key:
+            total = getattr(child, "_sum", None)
+            if buckets is None or total is None or len(buckets) != len(per_bucket):
+                for *labels, seconds in batch:
+                    if tuple(labels) == key:
                         child.observe(seconds)
                 continue
-            added.inc(total[0])
-            for index, count in enumerate(counts):
+            total.inc(sums[key])
+            for index, count in enumerate(per_bucket):
                 if count:
                     buckets[index].inc(count)
 
