@@ -326,6 +326,8 @@ APP = "app"
 APP_LEAN = "app, access log + metrics off"
 BARE = "bare"
 FLOOR = "bare, with the app's headers"
+# The servers that run a bare app (no database, no settings), by name.
+BARE_APPS = {BARE: BARE_APP, FLOOR: FLOOR_APP}
 
 
 @dataclass(frozen=True)
@@ -358,8 +360,8 @@ ROUTES = (
 
 def server_settings(name: str, instance: Path) -> tuple[str, Headers]:
     """The WSGI app and the environment of each server."""
-    if name in (BARE, FLOOR):
-        return (BARE_APP if name == BARE else FLOOR_APP), {"INSTANCE_PATH": str(instance)}
+    if name in BARE_APPS:
+        return BARE_APPS[name], {"INSTANCE_PATH": str(instance)}
     return "api:create_app()", app_settings(instance, batteries=name == APP)
 
 
@@ -508,7 +510,7 @@ def servers_for(names: set[str], tmp: Path, cores: Cores) -> Iterator[dict[str, 
         started: dict[str, Server] = {}
         for index, name in enumerate(sorted(names)):
             app, env = server_settings(name, tmp / f"instance-{index}")
-            if name not in (BARE, FLOOR):
+            if name not in BARE_APPS:
                 prepare_database(env)
             with pinned(cores.server):
                 started[name] = stack.enter_context(
